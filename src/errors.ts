@@ -1,0 +1,136 @@
+// The one error catalogue of mimi-bridge.
+//
+// Every error the bridge raises on purpose is a MimiError with a stable code from the table
+// below. Codes are part of the public surface (CLI exit output, HTTP error bodies, logs): never
+// rename or reuse one; add new codes instead. Each entry gives a category, the HTTP status used
+// when the error crosses an HTTP boundary, and a default message.
+//
+// Errors wrap their cause (`{ cause }`), so a log line shows both what mimi-bridge concluded and
+// what the library underneath said.
+
+export type ErrorCategory =
+  | "validation" // malformed or out-of-limit input from a peer, an adapter, a user or a file
+  | "config" // the operator's configuration is wrong
+  | "storage" // the Store failed or is in a state we cannot use
+  | "consent" // no consent for the requested ConsentScope
+  | "policy" // room policy forbids the operation
+  | "not_found"
+  | "peer" // another provider failed or broke the protocol
+  | "usage" // wrong command-line use
+  | "internal"; // a bug: "should never happen"
+
+interface ErrorSpec {
+  readonly category: ErrorCategory;
+  readonly status: number;
+  readonly message: string;
+}
+
+export const errorCatalogue = {
+  // ---- TLS presentation language codec (RFC 9420 §2.1, RFC 8446 §3) -------------------------
+  MIMI_ERR_CODEC_TRUNCATED: { category: "validation", status: 400, message: "input ends before the structure is complete" },
+  MIMI_ERR_CODEC_TRAILING_BYTES: { category: "validation", status: 400, message: "input has bytes after the end of the structure" },
+  MIMI_ERR_CODEC_NON_MINIMAL_LENGTH: { category: "validation", status: 400, message: "variable-length integer is not in its minimal encoding" },
+  MIMI_ERR_CODEC_INVALID_VARINT: { category: "validation", status: 400, message: "variable-length integer uses the reserved 0b11 prefix" },
+  MIMI_ERR_CODEC_LENGTH_TOO_LARGE: { category: "validation", status: 400, message: "vector length exceeds the limit" },
+  MIMI_ERR_CODEC_INVALID_ENUM: { category: "validation", status: 400, message: "value is not a known enum value" },
+  MIMI_ERR_CODEC_INVALID_OPTIONAL: { category: "validation", status: 400, message: "optional<T> presence octet is neither 0 nor 1" },
+  MIMI_ERR_CODEC_INVALID_UTF8: { category: "validation", status: 400, message: "string is not valid UTF-8" },
+  MIMI_ERR_CODEC_DEPTH_EXCEEDED: { category: "validation", status: 400, message: "structure nests deeper than allowed" },
+  MIMI_ERR_CODEC_VALUE_OUT_OF_RANGE: { category: "validation", status: 400, message: "value does not fit the wire type" },
+
+  // ---- MIMI content (draft-ietf-mimi-content) and message status ---------------------------
+  MIMI_ERR_CONTENT_CBOR_MALFORMED: { category: "validation", status: 400, message: "content is not well-formed CBOR" },
+  MIMI_ERR_CONTENT_NOT_DETERMINISTIC: { category: "validation", status: 400, message: "content is not in deterministic CBOR encoding" },
+  MIMI_ERR_CONTENT_SCHEMA: { category: "validation", status: 400, message: "content does not match the MIMI content schema" },
+  MIMI_ERR_CONTENT_DEPTH_EXCEEDED: { category: "validation", status: 400, message: "nested parts or extensions nest deeper than allowed" },
+  MIMI_ERR_CONTENT_TOO_MANY_PARTS: { category: "validation", status: 400, message: "content has more parts than allowed" },
+  MIMI_ERR_CONTENT_TOPIC_TOO_LARGE: { category: "validation", status: 400, message: "topicId is larger than allowed" },
+  MIMI_ERR_CONTENT_BAD_SALT: { category: "validation", status: 400, message: "salt is not 16 bytes" },
+  MIMI_ERR_CONTENT_BAD_MESSAGE_ID: { category: "validation", status: 400, message: "message ID is not 32 bytes" },
+  MIMI_ERR_CONTENT_UNKNOWN_HASH_ALG: { category: "validation", status: 400, message: "message ID names an unknown hash algorithm" },
+  MIMI_ERR_CONTENT_EXTENSION_INVALID: { category: "validation", status: 400, message: "extensions map has an invalid key or value" },
+  MIMI_ERR_CONTENT_EXPIRY_OUT_OF_RANGE: { category: "validation", status: 400, message: "expiry is too far in the past or future" },
+  MIMI_ERR_CONTENT_TIMESTAMP_IN_FUTURE: { category: "validation", status: 400, message: "timestamp is in the future" },
+  MIMI_ERR_CONTENT_DUPLICATE_MESSAGE_ID: { category: "validation", status: 409, message: "a message with this ID was already seen" },
+  MIMI_ERR_CONTENT_MISSING_URIS: { category: "validation", status: 400, message: "sender and room URIs are needed to compute the message ID" },
+  MIMI_ERR_CONTENT_JSON_INVALID: { category: "validation", status: 400, message: "JSON form of MIMI content is invalid" },
+  MIMI_ERR_CONTENT_TOO_LARGE: { category: "validation", status: 413, message: "content is larger than allowed" },
+  MIMI_ERR_STATUS_INVALID: { category: "validation", status: 400, message: "message status report is invalid" },
+
+  // ---- identifiers: MIMI URIs, SIIs, Matrix IDs, JIDs --------------------------------------
+  MIMI_ERR_ID_INVALID_URI: { category: "validation", status: 400, message: "not a valid MIMI URI" },
+  MIMI_ERR_ID_WRONG_KIND: { category: "validation", status: 400, message: "MIMI URI is of another kind than expected" },
+  MIMI_ERR_ID_INVALID_TEL: { category: "validation", status: 400, message: "not a valid E.164 tel: URI" },
+  MIMI_ERR_ID_INVALID_MAILTO: { category: "validation", status: 400, message: "not a valid mailto: URI" },
+  MIMI_ERR_ID_INVALID_MATRIX: { category: "validation", status: 400, message: "not a valid Matrix user ID" },
+  MIMI_ERR_ID_INVALID_JID: { category: "validation", status: 400, message: "not a valid XMPP JID" },
+  MIMI_ERR_ID_UNSUPPORTED: { category: "validation", status: 400, message: "identifier form is not supported" },
+  MIMI_ERR_ID_NOT_A_GHOST: { category: "validation", status: 400, message: "identifier is not a ghost of this bridge" },
+
+  // ---- storage ----------------------------------------------------------------------------
+  MIMI_ERR_STORAGE_IO: { category: "storage", status: 500, message: "storage operation failed" },
+  MIMI_ERR_STORAGE_CLOSED: { category: "storage", status: 503, message: "store is not open" },
+  MIMI_ERR_STORAGE_SCHEMA_TOO_NEW: { category: "storage", status: 500, message: "data was written by a newer mimi-bridge" },
+  MIMI_ERR_STORAGE_MIGRATION_FAILED: { category: "storage", status: 500, message: "storage migration failed" },
+  MIMI_ERR_STORAGE_LOCK_TIMEOUT: { category: "storage", status: 503, message: "timed out waiting for a storage lock" },
+  MIMI_ERR_STORAGE_INVALID_KEY: { category: "storage", status: 500, message: "invalid storage key" },
+  MIMI_ERR_STORAGE_LOCKED: { category: "storage", status: 500, message: "the data folder is in use by another process" },
+
+  // ---- configuration ----------------------------------------------------------------------
+  MIMI_ERR_CONFIG_NOT_FOUND: { category: "config", status: 500, message: "configuration file not found" },
+  MIMI_ERR_CONFIG_PARSE: { category: "config", status: 500, message: "configuration file is not valid YAML" },
+  MIMI_ERR_CONFIG_INVALID: { category: "config", status: 500, message: "configuration is invalid" },
+  MIMI_ERR_CONFIG_PLACEHOLDER_SECRET: { category: "config", status: 500, message: "a secret still holds its placeholder value" },
+
+  // ---- command line and HTTP ----------------------------------------------------------------
+  MIMI_ERR_CLI_USAGE: { category: "usage", status: 400, message: "wrong command-line use" },
+  MIMI_ERR_FILE_NOT_FOUND: { category: "not_found", status: 404, message: "file not found" },
+  MIMI_ERR_HTTP_NOT_FOUND: { category: "not_found", status: 404, message: "no such endpoint" },
+  MIMI_ERR_HTTP_BODY_TOO_LARGE: { category: "validation", status: 413, message: "request body is larger than allowed" },
+  MIMI_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: { category: "validation", status: 415, message: "unsupported media type" },
+  MIMI_ERR_HTTP_BAD_REQUEST: { category: "validation", status: 400, message: "bad request" },
+  MIMI_ERR_INTERNAL: { category: "internal", status: 500, message: "internal error" },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type MimiErrorCode = keyof typeof errorCatalogue;
+
+export interface MimiErrorOptions {
+  cause?: unknown;
+  /** Structured, non-secret facts about the failure (offsets, paths, limits). */
+  details?: Record<string, unknown>;
+}
+
+export class MimiError extends Error {
+  readonly code: MimiErrorCode;
+  readonly category: ErrorCategory;
+  readonly statusCode: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: MimiErrorCode, message?: string, options: MimiErrorOptions = {}) {
+    const spec: ErrorSpec = errorCatalogue[code];
+    super(message ?? spec.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "MimiError";
+    this.code = code;
+    this.category = spec.category;
+    this.statusCode = spec.status;
+    this.details = options.details;
+  }
+
+  /** The body sent over HTTP and printed by the CLI: code, message, details. Never the stack. */
+  toJSON(): { code: MimiErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isMimiError(err: unknown, code?: MimiErrorCode): err is MimiError {
+  return err instanceof MimiError && (code === undefined || err.code === code);
+}
+
+/** Wraps anything thrown by a library as a MimiError, keeping the original as `cause`. */
+export function wrapError(code: MimiErrorCode, cause: unknown, message?: string, details?: Record<string, unknown>): MimiError {
+  if (cause instanceof MimiError) return cause;
+  const text = message ?? `${errorCatalogue[code].message}: ${cause instanceof Error ? cause.message : String(cause)}`;
+  return new MimiError(code, text, details === undefined ? { cause } : { cause, details });
+}
