@@ -51,6 +51,7 @@ export const errorCatalogue = {
   MIMI_ERR_CONTENT_EXTENSION_INVALID: { category: "validation", status: 400, message: "extensions map has an invalid key or value" },
   MIMI_ERR_CONTENT_EXPIRY_OUT_OF_RANGE: { category: "validation", status: 400, message: "expiry is too far in the past or future" },
   MIMI_ERR_CONTENT_TIMESTAMP_IN_FUTURE: { category: "validation", status: 400, message: "timestamp is in the future" },
+  MIMI_ERR_CONTENT_TIMESTAMP_TOO_OLD: { category: "validation", status: 400, message: "timestamp is before the room was created" },
   MIMI_ERR_CONTENT_DUPLICATE_MESSAGE_ID: { category: "validation", status: 409, message: "a message with this ID was already seen" },
   MIMI_ERR_CONTENT_MISSING_URIS: { category: "validation", status: 400, message: "sender and room URIs are needed to compute the message ID" },
   MIMI_ERR_CONTENT_JSON_INVALID: { category: "validation", status: 400, message: "JSON form of MIMI content is invalid" },
@@ -89,6 +90,7 @@ export const errorCatalogue = {
   MIMI_ERR_HTTP_BODY_TOO_LARGE: { category: "validation", status: 413, message: "request body is larger than allowed" },
   MIMI_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: { category: "validation", status: 415, message: "unsupported media type" },
   MIMI_ERR_HTTP_BAD_REQUEST: { category: "validation", status: 400, message: "bad request" },
+  MIMI_ERR_HTTP_NOT_IMPLEMENTED: { category: "not_found", status: 501, message: "endpoint not implemented yet" },
   MIMI_ERR_INTERNAL: { category: "internal", status: 500, message: "internal error" },
 } as const satisfies Record<string, ErrorSpec>;
 
