@@ -37,6 +37,8 @@ export const errorCatalogue = {
   MIMI_ERR_CODEC_INVALID_UTF8: { category: "validation", status: 400, message: "string is not valid UTF-8" },
   MIMI_ERR_CODEC_DEPTH_EXCEEDED: { category: "validation", status: 400, message: "structure nests deeper than allowed" },
   MIMI_ERR_CODEC_VALUE_OUT_OF_RANGE: { category: "validation", status: 400, message: "value does not fit the wire type" },
+  MIMI_ERR_CODEC_MLS_MALFORMED: { category: "validation", status: 400, message: "embedded MLS structure is malformed or not in canonical form" },
+  MIMI_ERR_CODEC_CONSTRAINT: { category: "validation", status: 400, message: "value breaks a rule of its wire structure" },
 
   // ---- MIMI content (draft-ietf-mimi-content) and message status ---------------------------
   MIMI_ERR_CONTENT_CBOR_MALFORMED: { category: "validation", status: 400, message: "content is not well-formed CBOR" },
@@ -67,6 +69,19 @@ export const errorCatalogue = {
   MIMI_ERR_ID_INVALID_JID: { category: "validation", status: 400, message: "not a valid XMPP JID" },
   MIMI_ERR_ID_UNSUPPORTED: { category: "validation", status: 400, message: "identifier form is not supported" },
   MIMI_ERR_ID_NOT_A_GHOST: { category: "validation", status: 400, message: "identifier is not a ghost of this bridge" },
+
+  // ---- MLS (RFC 9420, draft-ietf-mls-extensions) behind src/mls ----------------------------
+  MIMI_ERR_MLS_INVALID_MESSAGE: { category: "validation", status: 400, message: "MLS message is malformed or fails validation" },
+  MIMI_ERR_MLS_WRONG_EPOCH: { category: "validation", status: 409, message: "MLS message is for another epoch" },
+  MIMI_ERR_MLS_DECRYPT_FAILED: { category: "validation", status: 400, message: "MLS message cannot be decrypted" },
+  MIMI_ERR_MLS_CREDENTIAL_REJECTED: { category: "validation", status: 403, message: "MLS credential rejected by the authentication service" },
+  MIMI_ERR_MLS_KEY_PACKAGE_INVALID: { category: "validation", status: 400, message: "KeyPackage is invalid" },
+  MIMI_ERR_MLS_KEY_PACKAGE_EXPIRED: { category: "validation", status: 400, message: "KeyPackage lifetime does not include the current time" },
+  MIMI_ERR_MLS_UNSUPPORTED_CIPHERSUITE: { category: "validation", status: 400, message: "MLS ciphersuite is not supported" },
+  MIMI_ERR_MLS_APP_DATA_INVALID: { category: "validation", status: 400, message: "AppDataUpdate or app_data_dictionary component is invalid" },
+  MIMI_ERR_MLS_COMMIT_REJECTED: { category: "policy", status: 403, message: "MLS commit or proposal rejected by policy" },
+  MIMI_ERR_MLS_INVALID_OPERATION: { category: "validation", status: 409, message: "operation not possible in the current MLS group state" },
+  MIMI_ERR_MLS_STATE_CORRUPT: { category: "storage", status: 500, message: "stored MLS group state cannot be decoded" },
 
   // ---- storage ----------------------------------------------------------------------------
   MIMI_ERR_STORAGE_IO: { category: "storage", status: 500, message: "storage operation failed" },
