@@ -54,6 +54,7 @@ import { toAsciiDomain, toUnicodeDomain } from "./domain.ts";
 import { deviceUri, parseMimiUri, parseUserUri, userUri } from "./mimiUri.ts";
 import type { MimiUri } from "./mimiUri.ts";
 import { escapeJidLocalpart, unescapeJidLocalpart } from "./xep0106.ts";
+import { tryUnescapeBytes, utf8Encoder } from "./byteEscape.ts";
 
 /** A JID split into its parts, each in normal form. */
 export interface Jid {
@@ -80,8 +81,6 @@ const MAX_INPUT_LENGTH = 3 * 4 * 1024;
 // RFC 7622 §3.3.1: "the following characters MUST NOT appear in the localpart".
 const LOCALPART_EXCLUDED = /["&'/:<>@]/;
 const HEX = "0123456789abcdef";
-const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function invalid(reason: string, details: Record<string, unknown> = {}): MimiError {
   return new MimiError("MIMI_ERR_ID_INVALID_JID", `not a valid XMPP JID: ${reason}`, { details: { reason, ...details } });
@@ -261,33 +260,7 @@ export function escapeXmppGhostUser(value: string): string {
 }
 
 function tryUnescapeXmppGhostUser(escaped: string): string | undefined {
-  const bytes: number[] = [];
-  for (let i = 0; i < escaped.length; i++) {
-    const c = escaped.charCodeAt(i);
-    if (c === 0x5f) {
-      const next = escaped.charCodeAt(i + 1);
-      if (next === 0x5f) bytes.push(0x5f);
-      else if (next >= 0x61 && next <= 0x7a) bytes.push(next - 0x20);
-      else return undefined;
-      i += 1;
-    } else if (c === 0x3d) {
-      const pair = escaped.slice(i + 1, i + 3);
-      if (!/^[0-9a-f]{2}$/.test(pair)) return undefined;
-      bytes.push(Number.parseInt(pair, 16));
-      i += 2;
-    } else if (c >= 0x20 && c < 0x7f) {
-      bytes.push(c);
-    } else {
-      return undefined;
-    }
-  }
-  let value: string;
-  try {
-    value = utf8Decoder.decode(new Uint8Array(bytes));
-  } catch {
-    return undefined;
-  }
-  return escapeXmppGhostUser(value) === escaped ? value : undefined;
+  return tryUnescapeBytes(escaped, (c) => c >= 0x20 && c < 0x7f, escapeXmppGhostUser);
 }
 
 /** Inverse of escapeXmppGhostUser. Throws MIMI_ERR_ID_INVALID_JID on a non-canonical escape. */

@@ -35,6 +35,7 @@ import { MimiError } from "../errors.ts";
 import { isIpv4, toAsciiDomain } from "./domain.ts";
 import { parseUserUri, userUri } from "./mimiUri.ts";
 import type { MimiUri } from "./mimiUri.ts";
+import { tryUnescapeBytes, utf8Encoder } from "./byteEscape.ts";
 
 /** A syntactically valid Matrix user ID. */
 export type MatrixUserId = string & { readonly __brand: "MatrixUserId" };
@@ -79,8 +80,6 @@ const IPV6_CHARS = /^[0-9A-Fa-f:.]{2,45}$/;
 const PORT = /^[0-9]{1,5}$/;
 const MAX_INPUT_LENGTH = 4096;
 const HEX = "0123456789abcdef";
-const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function invalid(reason: string, details: Record<string, unknown> = {}): MimiError {
   return new MimiError("MIMI_ERR_ID_INVALID_MATRIX", `not a valid Matrix user ID: ${reason}`, { details: { reason, ...details } });
@@ -221,34 +220,7 @@ export function escapeMatrixLocalpart(value: string): string {
 }
 
 function tryUnescapeMatrix(escaped: string): string | undefined {
-  const bytes: number[] = [];
-  for (let i = 0; i < escaped.length; i++) {
-    const c = escaped.charCodeAt(i);
-    if (c === 0x5f) {
-      const next = escaped.charCodeAt(i + 1);
-      if (next === 0x5f) bytes.push(0x5f);
-      else if (next >= 0x61 && next <= 0x7a) bytes.push(next - 0x20);
-      else return undefined;
-      i += 1;
-    } else if (c === 0x3d) {
-      const pair = escaped.slice(i + 1, i + 3);
-      if (!/^[0-9a-f]{2}$/.test(pair)) return undefined;
-      bytes.push(Number.parseInt(pair, 16));
-      i += 2;
-    } else if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x2f || c === 0x2b) {
-      bytes.push(c);
-    } else {
-      return undefined;
-    }
-  }
-  let value: string;
-  try {
-    value = utf8Decoder.decode(new Uint8Array(bytes));
-  } catch {
-    return undefined;
-  }
-  // Only the canonical spelling is accepted, so that the mapping is a bijection.
-  return escapeMatrixLocalpart(value) === escaped ? value : undefined;
+  return tryUnescapeBytes(escaped, (c) => (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x2f || c === 0x2b, escapeMatrixLocalpart);
 }
 
 /** Inverse of escapeMatrixLocalpart. Throws MIMI_ERR_ID_INVALID_MATRIX on a non-canonical escape. */
