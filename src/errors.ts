@@ -83,6 +83,10 @@ export const errorCatalogue = {
   MIMI_ERR_MLS_INVALID_OPERATION: { category: "validation", status: 409, message: "operation not possible in the current MLS group state" },
   MIMI_ERR_MLS_STATE_CORRUPT: { category: "storage", status: 500, message: "stored MLS group state cannot be decoded" },
 
+  // ---- room policy (draft-ietf-mimi-room-policy-03) behind src/policy -----------------------
+  MIMI_ERR_POLICY_DENIED: { category: "policy", status: 403, message: "room policy does not allow this action" },
+  MIMI_ERR_POLICY_INVALID: { category: "validation", status: 400, message: "room policy, role data or participant list is malformed" },
+
   // ---- storage ----------------------------------------------------------------------------
   MIMI_ERR_STORAGE_IO: { category: "storage", status: 500, message: "storage operation failed" },
   MIMI_ERR_STORAGE_CLOSED: { category: "storage", status: 503, message: "store is not open" },
@@ -97,6 +101,17 @@ export const errorCatalogue = {
   MIMI_ERR_CONFIG_PARSE: { category: "config", status: 500, message: "configuration file is not valid YAML" },
   MIMI_ERR_CONFIG_INVALID: { category: "config", status: 500, message: "configuration is invalid" },
   MIMI_ERR_CONFIG_PLACEHOLDER_SECRET: { category: "config", status: 500, message: "a secret still holds its placeholder value" },
+  MIMI_ERR_CONFIG_KEY_PERMISSIONS: { category: "config", status: 500, message: "a private key file is readable by group or others (mode must be 0600 or stricter)" },
+
+  // ---- peers: server-to-server transport (draft-ietf-mimi-protocol-06 §Transport) ----------
+  MIMI_ERR_PEER_UNAUTHENTICATED: { category: "peer", status: 403, message: "peer authentication needs mutual TLS (server.tls is not configured or no client certificate was presented)" },
+  MIMI_ERR_PEER_BAD_FROM: { category: "validation", status: 400, message: "the From header must be exactly mimi@<source-domain>" },
+  MIMI_ERR_PEER_CERT_MISMATCH: { category: "peer", status: 403, message: "the client certificate does not name the From domain" },
+  MIMI_ERR_PEER_WRONG_HOST: { category: "peer", status: 421, message: "the Host header does not name this provider" },
+  MIMI_ERR_PEER_UNREACHABLE: { category: "peer", status: 502, message: "peer provider is unreachable" },
+  MIMI_ERR_PEER_TLS: { category: "peer", status: 502, message: "TLS with the peer provider failed" },
+  MIMI_ERR_PEER_TIMEOUT: { category: "peer", status: 504, message: "peer provider did not answer in time" },
+  MIMI_ERR_PEER_BAD_DIRECTORY: { category: "peer", status: 502, message: "peer provider's protocol directory is missing or invalid" },
 
   // ---- command line and HTTP ----------------------------------------------------------------
   MIMI_ERR_CLI_USAGE: { category: "usage", status: 400, message: "wrong command-line use" },
