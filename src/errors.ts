@@ -113,6 +113,30 @@ export const errorCatalogue = {
   MIMI_ERR_PEER_TIMEOUT: { category: "peer", status: 504, message: "peer provider did not answer in time" },
   MIMI_ERR_PEER_BAD_DIRECTORY: { category: "peer", status: 502, message: "peer provider's protocol directory is missing or invalid" },
 
+  // ---- client API (native MIMI clients) ----------------------------------------------------
+  MIMI_ERR_CLIENT_UNAUTHENTICATED: { category: "validation", status: 401, message: "missing or invalid client token" },
+  MIMI_ERR_CLIENT_REGISTRATION_CLOSED: { category: "policy", status: 403, message: "registration is closed on this provider" },
+  MIMI_ERR_CLIENT_USER_EXISTS: { category: "validation", status: 409, message: "user already exists" },
+  MIMI_ERR_CLIENT_BAD_REQUEST: { category: "validation", status: 400, message: "bad client request" },
+  MIMI_ERR_CLIENT_BAD_KEY_PACKAGE: { category: "validation", status: 400, message: "KeyPackage is not acceptable" },
+  MIMI_ERR_CLIENT_FORBIDDEN: { category: "policy", status: 403, message: "not allowed for this user" },
+  MIMI_ERR_ROOM_NOT_FOUND: { category: "not_found", status: 404, message: "no such room" },
+  MIMI_ERR_ROOM_EXISTS: { category: "validation", status: 409, message: "room already exists" },
+  MIMI_ERR_ROOM_TEMPLATE_MISMATCH: { category: "validation", status: 400, message: "the new group does not match the room template" },
+
+  // ---- client SDK (src/client-api/sdk) --------------------------------------------------------
+  MIMI_ERR_SDK_NOT_REGISTERED: { category: "usage", status: 400, message: "the client state holds no account or device: register or log in first" },
+  MIMI_ERR_SDK_STATE_INVALID: { category: "storage", status: 500, message: "the client state cannot be read" },
+  MIMI_ERR_SDK_CLOSED: { category: "usage", status: 400, message: "the client is closed" },
+  MIMI_ERR_SDK_UNREACHABLE: { category: "peer", status: 502, message: "the provider's client API is unreachable" },
+  MIMI_ERR_SDK_BAD_RESPONSE: { category: "peer", status: 502, message: "the provider's client API answered something unexpected" },
+  MIMI_ERR_SDK_UNKNOWN_ROOM: { category: "not_found", status: 404, message: "this client is not a member of the room" },
+  MIMI_ERR_SDK_UNKNOWN_MESSAGE: { category: "not_found", status: 404, message: "no such message in this room" },
+  MIMI_ERR_SDK_NO_KEY_MATERIAL: { category: "consent", status: 403, message: "no KeyPackage could be claimed for the user" },
+  MIMI_ERR_SDK_NOT_ALLOWED: { category: "policy", status: 403, message: "the hub refused the operation (room policy)" },
+  MIMI_ERR_SDK_CONFLICT: { category: "peer", status: 409, message: "the operation kept losing races with other commits" },
+  MIMI_ERR_SDK_JOIN_FAILED: { category: "peer", status: 502, message: "joining the room failed" },
+
   // ---- command line and HTTP ----------------------------------------------------------------
   MIMI_ERR_CLI_USAGE: { category: "usage", status: 400, message: "wrong command-line use" },
   MIMI_ERR_FILE_NOT_FOUND: { category: "not_found", status: 404, message: "file not found" },

@@ -1,6 +1,7 @@
 // The composition root of one MIMI provider process: configuration in, a running provider out.
-// It opens the Store, builds the HTTP server, and shuts both down in the right order. Tests
-// start providers through here too (port 0), so what runs in production is what is tested.
+// It checks the TLS files, opens the Store, builds the HTTP(S) server and the PeerClient, and
+// shuts them down in the right order. Tests start providers through here too (port 0), so what
+// runs in production is what is tested.
 import { resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/index.ts";
@@ -8,20 +9,41 @@ import { wrapError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { openStore, type Store } from "./storage/index.ts";
 import { buildHttpServer } from "./transport/httpServer.ts";
+import { PeerClient } from "./transport/peerClient.ts";
+import { loadTransportSecurity } from "./transport/tlsMaterial.ts";
 import { VERSION } from "./version.ts";
 
 export interface Provider {
   readonly config: Config;
   readonly store: Store;
   readonly http: FastifyInstance;
+  /** Outbound server-to-server requests over mutual TLS (draft-ietf-mimi-protocol-06 §Transport). */
+  readonly peerClient: PeerClient;
+  /** Whether the listener is HTTPS with required client certificates (server.tls). */
+  readonly tls: boolean;
   /** The base URL the provider listens on (or its configured public URL). */
   readonly url: string;
-  /** Stops accepting requests, finishes in-flight ones, closes the store. Idempotent. */
+  /** Stops accepting requests, finishes in-flight ones, closes peer connections and the store. Idempotent. */
   stop(): Promise<void>;
 }
 
 export async function startProvider(config: Config, logger: Logger): Promise<Provider> {
   const log = logger.child({ component: "provider", provider: config.provider.domain });
+  // Before anything else: a key file readable by others or a certificate for another domain
+  // stops the start (MIMI-PROTO-TLS-05), with every problem listed.
+  const security = await loadTransportSecurity(config);
+  const tls = security.server;
+  const peerClient = new PeerClient({
+    domain: config.provider.domain,
+    logger,
+    tls: tls === undefined ? undefined : { certPem: tls.certPem, privateKey: tls.privateKey },
+    peers: security.peers,
+    defaultServerCa: security.defaultServerCa,
+    connectTimeoutMs: config.outbound.connectTimeoutMs,
+    requestTimeoutMs: config.outbound.requestTimeoutMs,
+    directoryTtlMs: config.outbound.directoryTtlMs,
+    maxResponseBytes: config.outbound.maxResponseBytes,
+  });
   const dataDir = resolve(config.storage.dataDir);
   const store = await openStore(
     config.storage.kind === "level" ? { kind: "level", dataDir, logger } : { kind: "memory", logger },
@@ -36,6 +58,8 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       publicUrl,
       bodyLimitBytes: config.server.bodyLimitBytes,
       version: VERSION,
+      tls,
+      requirePeerAuthentication: true,
       health: {
         check: async () =>
           store.isOpen
@@ -45,20 +69,37 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
     });
     await http.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
+    await peerClient.close();
     await store.close();
     throw wrapError("MIMI_ERR_INTERNAL", err, `cannot start the HTTP server on ${config.server.host}:${config.server.port}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const addr = http.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.server.port;
   const host = config.server.host.includes(":") ? `[${config.server.host}]` : config.server.host;
-  listenUrl = `http://${host}:${port}`;
-  log.info({ url: listenUrl, publicUrl: publicUrl(), dataDir: config.storage.kind === "level" ? dataDir : undefined, version: VERSION }, "mimi-bridge provider started");
+  listenUrl = `${tls ? "https" : "http"}://${host}:${port}`;
+  log.info(
+    {
+      url: listenUrl,
+      publicUrl: publicUrl(),
+      dataDir: config.storage.kind === "level" ? dataDir : undefined,
+      version: VERSION,
+      // Paths only; the key's content is never logged.
+      tls: tls === undefined ? false : { cert: tls.paths.cert, keyFile: tls.paths.key, ca: tls.paths.ca, notAfter: tls.notAfter.toISOString() },
+      peers: [...security.peers.keys()],
+    },
+    "mimi-bridge provider started",
+  );
+  if (tls === undefined) {
+    log.info("server.tls is not configured: plain HTTP; the /v1/ protocol endpoints answer 403 MIMI_ERR_PEER_UNAUTHENTICATED (peer authentication needs mutual TLS)");
+  }
 
   let stopping: Promise<void> | undefined;
   return {
     config,
     store,
     http,
+    peerClient,
+    tls: tls !== undefined,
     get url() {
       return publicUrl();
     },
@@ -68,7 +109,11 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
         try {
           await http.close();
         } finally {
-          await store.close();
+          try {
+            await peerClient.close();
+          } finally {
+            await store.close();
+          }
         }
         log.info("stopped");
       })();

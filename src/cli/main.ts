@@ -4,6 +4,7 @@
 import { Command, CommanderError } from "commander";
 import { isMimiError } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { registerCertsCommands } from "./commands/certs.ts";
 import { registerConfigCommands } from "./commands/config.ts";
 import { registerContentCommands } from "./commands/content.ts";
 import { registerServeCommand } from "./commands/serve.ts";
@@ -20,6 +21,7 @@ export function buildProgram(io: CliIo): Command {
   registerServeCommand(program, io);
   registerConfigCommands(program, io);
   registerContentCommands(program, io);
+  registerCertsCommands(program, io);
   // Sub-commands inherit output and exit handling.
   for (const cmd of program.commands) {
     cmd.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) }).exitOverride();

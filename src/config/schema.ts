@@ -1,18 +1,61 @@
 // The configuration schema: one YAML file, validated by this one schema (TypeBox → JSON Schema,
 // checked by Ajv with every error reported at once; see load.ts). Defaults live here and only here.
 //
-// Sections grow with the project: later issues add tls, peers, consent, discovery and
-// adapters.<id> (each adapter validates its own section against its configSchema).
+// Sections grow with the project: later issues add consent, discovery and adapters.<id> (each
+// adapter validates its own section against its configSchema). The secure transport settings
+// (server.tls, peers, outbound) hold file PATHS only, never key material; the files are read and
+// checked (key mode 0600 or stricter, certificate names provider.domain) when the provider starts
+// (src/transport/tlsMaterial.ts).
 import { Type, type Static } from "@sinclair/typebox";
 
 // A DNS name as used for provider domains (RFC 1123 labels, at least one label). `localhost`
 // is allowed for local use and tests.
+const DOMAIN_PATTERN = "^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$";
+
 const DomainName = (options: { default?: string } = {}) =>
   Type.String({
     ...options,
-    pattern: "^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
+    pattern: DOMAIN_PATTERN,
     description: "a lowercase DNS name, e.g. a.example",
   });
+
+const FilePath = (description: string) => Type.String({ minLength: 1, description });
+
+// server.tls: when present, the server-to-server listener is HTTPS and every connection must
+// present a client certificate that chains to `ca` (MIMI-PROTO-TLS-01).
+export const ServerTlsSchema = Type.Object(
+  {
+    cert: FilePath("PEM file: this provider's certificate (chain), naming provider.domain; server and client certificate"),
+    key: FilePath("PEM file: the certificate's private key; mode 0600 or stricter"),
+    ca: FilePath("PEM file: the CA certificate(s) peer certificates must chain to"),
+    trustSystemRoots: Type.Boolean({ default: false, description: "also accept client certificates from the CAs Node trusts by default" }),
+  },
+  { additionalProperties: false },
+);
+
+// peers: a static map from provider domain to where it is reached. Without an entry a peer is
+// reached at https://<domain>.
+export const PeerSchema = Type.Object(
+  {
+    url: Type.String({
+      pattern: "^https://[^/?#]+(/[^?#]*)?$",
+      description: "an absolute https URL without query or fragment, e.g. https://127.0.0.1:8481",
+    }),
+    ca: Type.Optional(FilePath("PEM file: the CA certificate(s) this peer's certificate must chain to (default: server.tls.ca)")),
+  },
+  { additionalProperties: false },
+);
+
+export const OutboundSchema = Type.Object(
+  {
+    connectTimeoutMs: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
+    requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 600000, default: 30000 }),
+    directoryTtlMs: Type.Integer({ minimum: 0, maximum: 86400000, default: 300000 }),
+    maxResponseBytes: Type.Integer({ minimum: 1024, maximum: 1073741824, default: 16777216 }),
+    trustSystemRoots: Type.Boolean({ default: false }),
+  },
+  { additionalProperties: false, default: {} },
+);
 
 export const LogLevel = Type.Union(
   [
@@ -47,9 +90,15 @@ export const ConfigSchema = Type.Object(
         ),
         bodyLimitBytes: Type.Integer({ minimum: 1024, maximum: 67108864, default: 4194304 }),
         shutdownTimeoutMs: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
+        tls: Type.Optional(ServerTlsSchema),
       },
       { additionalProperties: false, default: {} },
     ),
+    peers: Type.Record(Type.String(), PeerSchema, {
+      default: {},
+      propertyNames: { pattern: DOMAIN_PATTERN, description: "keyed by lowercase DNS names, e.g. b.example" },
+    }),
+    outbound: OutboundSchema,
     storage: Type.Object(
       {
         kind: Type.Union([Type.Literal("level"), Type.Literal("memory")], { default: "level" }),

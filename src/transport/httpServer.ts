@@ -1,10 +1,27 @@
 // The provider's HTTP server (fastify). This file wires the endpoint families; each family is a
 // fastify plugin. Errors leave the server in one shape: `{ code, message, details? }` with the
 // HTTP status of the error catalogue (src/errors.ts).
+//
+// With `tls` the server is HTTPS and asks every client for a certificate, refusing at the TLS
+// level any handshake without one that chains to server.tls.ca (MIMI-PROTO-TLS-01); this holds
+// for the directory and /health too. The /v1/ protocol routes additionally run the
+// peerAuthentication plugin (From, certificate name, Host); without TLS they answer 403
+// MIMI_ERR_PEER_UNAUTHENTICATED.
+import type { Server as HttpsServer } from "node:https";
+import type { TLSSocket } from "node:tls";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import { MimiError, isMimiError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { DIRECTORY_PATH, buildDirectory, mimiEndpoints } from "../protocol/directory.ts";
+import { peerAuthentication, type PeerAuthenticationOptions } from "./peerAuthentication.ts";
+
+/** What the HTTPS listener needs: our certificate and key, and the CAs client certificates must chain to. */
+export interface HttpsMaterial {
+  readonly certPem: string;
+  /** Never logged (the field name is on the logger's redaction list). */
+  readonly privateKey: string;
+  readonly clientCa: readonly string[];
+}
 
 export interface HealthInfo {
   /** Throws or returns false when the provider cannot serve (e.g. the store is closed). */
@@ -19,6 +36,15 @@ export interface HttpServerOptions {
   bodyLimitBytes: number;
   version: string;
   health: HealthInfo;
+  /** HTTPS with required client certificates. Absent: plain HTTP. */
+  tls?: HttpsMaterial | undefined;
+  /**
+   * Guard the /v1/ routes with the peerAuthentication plugin (default true; `tls` implies it).
+   * Only route-level tests set it to false to reach the handlers without sockets.
+   */
+  requirePeerAuthentication?: boolean;
+  /** Overrides how the plugin finds the client certificate (tests without sockets). */
+  peerCertificate?: PeerAuthenticationOptions["peerCertificate"];
 }
 
 /** Maps fastify's own errors onto the catalogue so every error answer has a stable code. */
@@ -43,13 +69,35 @@ function toMimiError(err: FastifyError | Error): MimiError {
 
 export async function buildHttpServer(opts: HttpServerOptions): Promise<FastifyInstance> {
   const logger: FastifyBaseLogger = opts.logger.child({ component: "http" });
-  const app = Fastify({
+  const common = {
     loggerInstance: logger,
     bodyLimit: opts.bodyLimitBytes,
     disableRequestLogging: false,
     return503OnClosing: true,
-    forceCloseConnections: "idle",
-  });
+    forceCloseConnections: "idle" as const,
+  };
+  // MIMI-PROTO-TLS-01: mutual authentication. requestCert + rejectUnauthorized: a handshake
+  // without a client certificate chaining to clientCa fails at the TLS level, before HTTP.
+  // (The https server is used through the same FastifyInstance surface: listen, inject, close,
+  // server.address().)
+  const app: FastifyInstance = opts.tls
+    ? Fastify<HttpsServer>({
+        ...common,
+        https: {
+          cert: opts.tls.certPem,
+          key: opts.tls.privateKey,
+          ca: [...opts.tls.clientCa],
+          requestCert: true,
+          rejectUnauthorized: true,
+          minVersion: "TLSv1.2",
+        },
+      })
+    : Fastify(common);
+  if (opts.tls) {
+    app.server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      logger.debug({ code: err.code, remoteAddress: socket.remoteAddress }, "TLS handshake refused");
+    });
+  }
 
   // MIMI bodies are binary TLS-presentation-language structs; the draft names no media type,
   // so octet-stream (and message/mls) are accepted as raw buffers (digest §2.1).
@@ -87,18 +135,31 @@ export async function buildHttpServer(opts: HttpServerOptions): Promise<FastifyI
     });
   });
 
-  // The protocol endpoints themselves arrive with the protocol work (issue 3). Until then they
-  // answer 501 with a typed error rather than a bare 404, so a peer can tell "not yet" from
-  // "wrong URL".
-  for (const [name, ep] of Object.entries(mimiEndpoints)) {
-    const path = ep.template.replace(/\/\{[A-Za-z]+\}$/, "/*");
-    app.route({
-      method: ep.method,
-      url: path,
-      handler: async (_req, reply) =>
-        reply.status(501).send(new MimiError("MIMI_ERR_HTTP_NOT_IMPLEMENTED", `${name} is not implemented yet`).toJSON()),
-    });
-  }
+  // The protocol endpoints (everything under /v1/), in their own context so the
+  // peerAuthentication hook applies to them and to nothing else.
+  // MIMI-PROTO-TLS-01: every /v1/ route is guarded; without TLS nothing can authenticate a
+  // peer, so they answer 403 MIMI_ERR_PEER_UNAUTHENTICATED. Only route-level tests switch the
+  // guard off explicitly to reach the handlers.
+  const guard = opts.tls !== undefined || opts.requirePeerAuthentication !== false;
+  await app.register(async (v1) => {
+    if (guard) {
+      const authOptions: PeerAuthenticationOptions = { domain: opts.domain, tls: opts.tls !== undefined };
+      if (opts.peerCertificate !== undefined) authOptions.peerCertificate = opts.peerCertificate;
+      await v1.register(peerAuthentication, authOptions);
+    }
+    // The protocol endpoints themselves arrive with the protocol work (issue 3). Until then they
+    // answer 501 with a typed error rather than a bare 404, so a peer can tell "not yet" from
+    // "wrong URL".
+    for (const [name, ep] of Object.entries(mimiEndpoints)) {
+      const path = ep.template.replace(/\/\{[A-Za-z]+\}$/, "/*");
+      v1.route({
+        method: ep.method,
+        url: path,
+        handler: async (_req, reply) =>
+          reply.status(501).send(new MimiError("MIMI_ERR_HTTP_NOT_IMPLEMENTED", `${name} is not implemented yet`).toJSON()),
+      });
+    }
+  });
 
   await app.ready();
   return app;

@@ -4,8 +4,9 @@ import { buildHttpServer } from "../../src/transport/httpServer.ts";
 import { mimiEndpoints, buildDirectory, expandTemplate } from "../../src/protocol/directory.ts";
 import { silentLogger } from "../../src/log.ts";
 
-async function server(opts: { healthy?: boolean; publicUrl?: string; bodyLimitBytes?: number } = {}) {
+async function server(opts: { healthy?: boolean; publicUrl?: string; bodyLimitBytes?: number; guard?: boolean } = {}) {
   return buildHttpServer({
+    requirePeerAuthentication: opts.guard ?? false,
     logger: silentLogger(),
     domain: "a.example",
     publicUrl: () => opts.publicUrl ?? "https://mimi.a.example",
@@ -57,6 +58,16 @@ test("health answers 200 when healthy and 503 when not", async () => {
   assert.equal(bad.statusCode, 503);
   assert.equal(bad.json<{ status: string }>().status, "unavailable");
   await down.close();
+});
+
+test("MIMI-PROTO-TLS-01 without TLS the protocol endpoints refuse every peer with 403", async () => {
+  const app = await server({ guard: true });
+  const res = await app.inject({ method: "POST", url: "/v1/notify/a.example/r/x", headers: { "content-type": "application/octet-stream", from: "mimi@b.example" }, payload: Buffer.alloc(10) });
+  assert.equal(res.statusCode, 403);
+  assert.equal(res.json<{ code: string }>().code, "MIMI_ERR_PEER_UNAUTHENTICATED");
+  // The directory and health stay reachable.
+  assert.equal((await app.inject({ method: "GET", url: "/.well-known/mimi-protocol-directory" })).statusCode, 200);
+  await app.close();
 });
 
 test("errors have a stable code: unknown path, not-yet-implemented endpoint, oversized body, wrong media type", async () => {

@@ -76,3 +76,50 @@ test("validation does not modify its input", () => {
   validateConfig(input);
   assert.deepEqual(input, { server: { port: 1234 } });
 });
+
+test("transport settings: server.tls, peers and outbound, with every problem at once", () => {
+  const cfg = validateConfig({
+    provider: { domain: "a.example" },
+    server: { tls: { cert: "certs/a.example.crt", key: "certs/a.example.key", ca: "certs/ca.crt" } },
+    peers: { "b.example": { url: "https://127.0.0.1:8481" }, "c.example": { url: "https://mimi.c.example/base", ca: "certs/c-ca.crt" } },
+  });
+  assert.equal(cfg.server.tls?.trustSystemRoots, false);
+  assert.equal(cfg.peers["b.example"]?.url, "https://127.0.0.1:8481");
+  assert.deepEqual(cfg.outbound, { connectTimeoutMs: 10000, requestTimeoutMs: 30000, directoryTtlMs: 300000, maxResponseBytes: 16777216, trustSystemRoots: false });
+  // Without them: no TLS, no peers.
+  assert.equal(defaultConfig().server.tls, undefined);
+  assert.deepEqual(defaultConfig().peers, {});
+
+  const found = problems(() =>
+    validateConfig({
+      server: { tls: { cert: "", key: "k", extra: 1 } },
+      peers: { "B@d": { url: "https://x" }, "b.example": { url: "http://127.0.0.1:8481" }, "c.example": { ca: "x" } },
+      outbound: { requestTimeoutMs: 5, trustSystemRoots: "yes" },
+    }),
+  );
+  const byPath = Object.fromEntries(found.map((p) => [p.path, p.message]));
+  assert.deepEqual(Object.keys(byPath).sort(), [
+    "outbound.requestTimeoutMs",
+    "outbound.trustSystemRoots",
+    "peers",
+    'peers["b.example"].url',
+    'peers["c.example"].url',
+    "server.tls.ca",
+    "server.tls.cert",
+    "server.tls.extra",
+  ]);
+  assert.match(byPath["peers"] ?? "", /keyed by lowercase DNS names/);
+  assert.match(byPath['peers["b.example"].url'] ?? "", /https URL/);
+  assert.equal(byPath["server.tls.ca"], "is required");
+});
+
+test("the sample's commented-out transport example validates when uncommented", async () => {
+  const text = await readFile(samplePath, "utf8");
+  const uncommented = text
+    .replace(/^ {2}# tls:\n((?: {2}# {3}.*\n)+)/m, (_m, body: string) => `  tls:\n${body.replace(/^ {2}# {3}/gm, "    ")}`)
+    .replace(/^peers: \{\}\n((?:# {2}.*\n)+)/m, (_m, body: string) => `peers:\n${body.replace(/^# {2}/gm, "  ")}`);
+  assert.notEqual(uncommented, text);
+  const cfg = parseConfigText(uncommented);
+  assert.equal(cfg.server.tls?.cert, "certs/a.example.crt");
+  assert.equal(cfg.peers["b.example"]?.url, "https://127.0.0.1:8481");
+});
