@@ -264,7 +264,9 @@ export type RoleData = Infer<typeof RoleData>;
 export function validateRoleData(data: RoleData): void {
   const seen = new Set<number>();
   for (const role of data.roles) {
-    if (role.roleIndex === 0) throw invalid("role_index 0 is reserved for non-participants");
+    // A role 0 entry is allowed: room-policy-03 Appendix A defines `no_role` (index 0) to give
+    // capabilities (canOpenJoin, canUseJoinCode) to non-participants (§8.1.1); a participant never
+    // holds role 0 (MIMI-MLS-18, checked on the participant list).
     if (seen.has(role.roleIndex)) throw invalid(`role_index ${role.roleIndex} is defined twice`);
     seen.add(role.roleIndex);
   }

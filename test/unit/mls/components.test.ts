@@ -127,7 +127,7 @@ test("room_metadata RoomMetaData round trip; UTF8String rejects NUL and Uri must
   throwsWith(() => decodeRoomMetaData(withNul), "MIMI_ERR_MLS_APP_DATA_INVALID");
 });
 
-test("roles_list RoleData round trip; role_index 0 and duplicates are refused", () => {
+test("roles_list RoleData round trip; a role 0 (no_role) entry is allowed, duplicates are refused", () => {
   const roles: RoleData = {
     roles: [
       {
@@ -158,7 +158,9 @@ test("roles_list RoleData round trip; role_index 0 and duplicates are refused", 
   assert.deepEqual(decodeRoleData(bytes), roles);
   // first Role: uint32 1, "banned", "", caps<V> empty, 0, absent, 0, present 0, changes<V> empty
   assert.equal(toHex(bytes.subarray(2, 2 + 28)), "00000001" + "06" + ascii("banned") + "00" + "00" + "00000000" + "00" + "00000000" + "01" + "00000000" + "00");
-  throwsWith(() => encodeRoleData({ roles: [{ ...roles.roles[0]!, roleIndex: 0 }] }), "MIMI_ERR_MLS_APP_DATA_INVALID");
+  // room-policy-03 Appendix A: a role 0 (`no_role`) entry gives capabilities to non-participants.
+  const noRole = { roles: [{ ...roles.roles[0]!, roleIndex: 0, roleName: "no_role" }, ...roles.roles] };
+  assert.deepEqual(decodeRoleData(encodeRoleData(noRole)), noRole);
   throwsWith(() => encodeRoleData({ roles: [roles.roles[1]!, roles.roles[1]!] }), "MIMI_ERR_MLS_APP_DATA_INVALID");
 });
 
