@@ -82,6 +82,9 @@ export const errorCatalogue = {
   MIMI_ERR_MLS_COMMIT_REJECTED: { category: "policy", status: 403, message: "MLS commit or proposal rejected by policy" },
   MIMI_ERR_MLS_INVALID_OPERATION: { category: "validation", status: 409, message: "operation not possible in the current MLS group state" },
   MIMI_ERR_MLS_STATE_CORRUPT: { category: "storage", status: 500, message: "stored MLS group state cannot be decoded" },
+  MIMI_ERR_MLS_SIGNATURE_INVALID: { category: "validation", status: 400, message: "MLS signature does not verify with the sender's key" },
+  MIMI_ERR_MLS_UNKNOWN_PROPOSAL: { category: "validation", status: 400, message: "commit references a proposal the hub does not hold for this epoch" },
+  MIMI_ERR_MLS_GROUP_INFO_MISMATCH: { category: "validation", status: 400, message: "GroupInfo or ratchet tree is not the outcome of the commit" },
 
   // ---- room policy (draft-ietf-mimi-room-policy-03) behind src/policy -----------------------
   MIMI_ERR_POLICY_DENIED: { category: "policy", status: 403, message: "room policy does not allow this action" },
@@ -122,6 +125,7 @@ export const errorCatalogue = {
   MIMI_ERR_CLIENT_FORBIDDEN: { category: "policy", status: 403, message: "not allowed for this user" },
   MIMI_ERR_ROOM_NOT_FOUND: { category: "not_found", status: 404, message: "no such room" },
   MIMI_ERR_ROOM_EXISTS: { category: "validation", status: 409, message: "room already exists" },
+  MIMI_ERR_PEER_REFUSED: { category: "peer", status: 502, message: "the other provider refused the request" },
   MIMI_ERR_ROOM_TEMPLATE_MISMATCH: { category: "validation", status: 400, message: "the new group does not match the room template" },
 
   // ---- client SDK (src/client-api/sdk) --------------------------------------------------------

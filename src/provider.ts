@@ -2,13 +2,16 @@
 // It checks the TLS files, opens the Store, builds the HTTP(S) server and the PeerClient, and
 // shuts them down in the right order. Tests start providers through here too (port 0), so what
 // runs in production is what is tested.
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/index.ts";
 import { wrapError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { openStore, type Store } from "./storage/index.ts";
+import { buildClientApi } from "./client-api/server.ts";
+import { createServices, type Services } from "./services.ts";
 import { buildHttpServer } from "./transport/httpServer.ts";
+import { protocolHandlers } from "./transport/protocolRoutes.ts";
 import { PeerClient } from "./transport/peerClient.ts";
 import { loadTransportSecurity } from "./transport/tlsMaterial.ts";
 import { VERSION } from "./version.ts";
@@ -23,6 +26,12 @@ export interface Provider {
   readonly tls: boolean;
   /** The base URL the provider listens on (or its configured public URL). */
   readonly url: string;
+  /** Hub, follower, accounts, KeyPackages, inbox and outbox. */
+  readonly services: Services;
+  /** The client API listener (docs/CLIENT-API.md), when enabled. */
+  readonly clientApi: FastifyInstance | undefined;
+  /** Base URL of the client API, e.g. http://127.0.0.1:8481 ("" when disabled). */
+  readonly clientApiUrl: string;
   /** Stops accepting requests, finishes in-flight ones, closes peer connections and the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -50,7 +59,24 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
   );
   let listenUrl = "";
   const publicUrl = () => config.server.publicUrl ?? listenUrl;
-  let http: FastifyInstance;
+  let http: FastifyInstance | undefined;
+  let services: Services;
+  try {
+    services = await createServices({
+      domain: config.provider.domain,
+      store,
+      logger,
+      peerClient,
+      // The hub's signing key sits beside the store (mode 0600); a memory store keeps it in memory.
+      hubKeyFile: config.storage.kind === "level" ? join(dataDir, "keys", "hub-signature.json") : undefined,
+    });
+  } catch (err) {
+    await peerClient.close();
+    await store.close();
+    throw err;
+  }
+  let clientApi: FastifyInstance | undefined;
+  let clientApiUrl = "";
   try {
     http = await buildHttpServer({
       logger,
@@ -60,6 +86,7 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       version: VERSION,
       tls,
       requirePeerAuthentication: true,
+      protocol: protocolHandlers(services),
       health: {
         check: async () =>
           store.isOpen
@@ -68,7 +95,17 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       },
     });
     await http.listen({ host: config.server.host, port: config.server.port });
+    if (config.clientApi.enabled) {
+      clientApi = await buildClientApi({ services, logger, registration: config.clientApi.registration, bodyLimitBytes: config.server.bodyLimitBytes, maxWaitMs: config.clientApi.maxWaitMs });
+      await clientApi.listen({ host: config.clientApi.host, port: config.clientApi.port });
+      const caddr = clientApi.server.address();
+      const cport = typeof caddr === "object" && caddr ? caddr.port : config.clientApi.port;
+      clientApiUrl = `http://${config.clientApi.host.includes(":") ? `[${config.clientApi.host}]` : config.clientApi.host}:${cport}`;
+    }
   } catch (err) {
+    await clientApi?.close();
+    await http?.close();
+    await services.stop();
     await peerClient.close();
     await store.close();
     throw wrapError("MIMI_ERR_INTERNAL", err, `cannot start the HTTP server on ${config.server.host}:${config.server.port}: ${err instanceof Error ? err.message : String(err)}`);
@@ -86,6 +123,7 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       // Paths only; the key's content is never logged.
       tls: tls === undefined ? false : { cert: tls.paths.cert, keyFile: tls.paths.key, ca: tls.paths.ca, notAfter: tls.notAfter.toISOString() },
       peers: [...security.peers.keys()],
+      clientApi: clientApiUrl || false,
     },
     "mimi-bridge provider started",
   );
@@ -99,6 +137,9 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
     store,
     http,
     peerClient,
+    services,
+    clientApi,
+    clientApiUrl,
     tls: tls !== undefined,
     get url() {
       return publicUrl();
@@ -107,7 +148,9 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       stopping ??= (async () => {
         log.info("stopping");
         try {
+          await clientApi?.close();
           await http.close();
+          await services.stop();
         } finally {
           try {
             await peerClient.close();

@@ -99,6 +99,20 @@ export const ConfigSchema = Type.Object(
       propertyNames: { pattern: DOMAIN_PATTERN, description: "keyed by lowercase DNS names, e.g. b.example" },
     }),
     outbound: OutboundSchema,
+    clientApi: Type.Object(
+      {
+        // The provider-local API for native MIMI clients (docs/CLIENT-API.md): its own listener,
+        // bearer tokens instead of provider certificates.
+        enabled: Type.Boolean({ default: true }),
+        host: Type.String({ default: "127.0.0.1", minLength: 1, description: "address to listen on" }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8481, description: "0 picks a free port" }),
+        // open: anyone who reaches the listener may create an account (tests, demos, closed
+        // networks); closed: accounts come from `mimi-bridge users add`.
+        registration: Type.Union([Type.Literal("open"), Type.Literal("closed")], { default: "closed" }),
+        maxWaitMs: Type.Integer({ minimum: 0, maximum: 120000, default: 30000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     storage: Type.Object(
       {
         kind: Type.Union([Type.Literal("level"), Type.Literal("memory")], { default: "level" }),

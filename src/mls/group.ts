@@ -9,6 +9,7 @@ import {
   createApplicationMessage,
   createCommit as tsCreateCommit,
   createGroup,
+  createGroupInfoWithExternalPub,
   createGroupInfoWithExternalPubAndRatchetTree,
   createProposal,
   decodeGroupState as tsDecodeGroupState,
@@ -40,8 +41,11 @@ import type {
   PrivateKeyPackage,
   Proposal,
   ProposalWithSender,
+  RatchetTree,
 } from "ts-mls";
 import { defaultClientConfig } from "ts-mls/clientConfig.js";
+import { encodeGroupInfo as encodeBareGroupInfo } from "ts-mls/groupInfo.js";
+import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { MimiError } from "../errors.ts";
 import type { MimiErrorCode } from "../errors.ts";
 import {
@@ -600,8 +604,17 @@ export interface CommitResult {
   readonly commit: Uint8Array;
   /** The Welcome (MLSMessage) when the commit adds members. */
   readonly welcome: Uint8Array | undefined;
-  /** GroupInfo (MLSMessage) of the new epoch, with external_pub and ratchet_tree, for the hub. */
+  /** GroupInfo (MLSMessage) of the new epoch, with external_pub and ratchet_tree (a self-contained GroupInfo). */
   readonly groupInfo: Uint8Array;
+  /**
+   * The GroupInfo for the HandshakeBundle (protocol-06 §5.3, "Both the Welcome and GroupInfo omit
+   * the ratchet_tree"): a bare GroupInfo (not MLSMessage-wrapped, MIMI-PROTO-CHOICE-21) with
+   * external_pub, so the hub can serve external joins (RFC 9420 §12.4.3.2), and no ratchet_tree.
+   * Empty when this client left the group with the commit.
+   */
+  readonly hubGroupInfo: Uint8Array;
+  /** The ratchet tree of the new epoch: RFC 9420 §12.4.3.3 `optional<Node> ratchet_tree<V>` (RatchetTreeOption.full). */
+  readonly ratchetTree: Uint8Array;
 }
 
 export interface CreateCommitOptions {
@@ -621,6 +634,20 @@ export async function exportGroupInfo(group: MlsGroup): Promise<Uint8Array> {
   const ctx = await operationContext(group.client);
   const gi = await run(ctx, "create GroupInfo", "MIMI_ERR_INTERNAL", () => createGroupInfoWithExternalPubAndRatchetTree(withConfig(group.state, ctx), [], ctx.cs));
   return encodeMessage({ version: "mls10", wireformat: "mls_group_info", groupInfo: gi });
+}
+
+/**
+ * What a member sends the hub for the current epoch (room creation, HandshakeBundle of a commit,
+ * protocol-06 §5.3): a bare GroupInfo with external_pub and without ratchet_tree, and the ratchet
+ * tree separately (RatchetTreeOption.full). The hub keeps both to serve external joins (§5.6).
+ */
+export async function exportHubGroupInfo(group: MlsGroup): Promise<{ readonly groupInfo: Uint8Array; readonly ratchetTree: Uint8Array }> {
+  const ctx = await operationContext(group.client);
+  const gi = await run(ctx, "create GroupInfo", "MIMI_ERR_INTERNAL", () => createGroupInfoWithExternalPub(withConfig(group.state, ctx), [], ctx.cs));
+  return {
+    groupInfo: mlsCallSync("encode GroupInfo", "MIMI_ERR_INTERNAL", () => encodeBareGroupInfo(gi)),
+    ratchetTree: mlsCallSync("encode ratchet tree", "MIMI_ERR_INTERNAL", () => encodeRatchetTree(group.state.ratchetTree)),
+  };
 }
 
 /** Creates a commit of the pending proposals plus `options.proposals` (RFC 9420 §12.4). */
@@ -645,11 +672,15 @@ export async function createCommit(group: MlsGroup, options: CreateCommitOptions
   );
   const next: MlsGroup = { client: group.client, state: result.newState };
   checkGroupInvariants(next);
+  const active = isActive(next);
+  const forHub = active ? await exportHubGroupInfo(next) : { groupInfo: new Uint8Array(0), ratchetTree: new Uint8Array(0) };
   return {
     group: next,
     commit: encodeMessage(result.commit),
     welcome: result.welcome === undefined ? undefined : encodeMessage({ version: "mls10", wireformat: "mls_welcome", welcome: result.welcome }),
-    groupInfo: isActive(next) ? await exportGroupInfo(next) : new Uint8Array(0),
+    groupInfo: active ? await exportGroupInfo(next) : new Uint8Array(0),
+    hubGroupInfo: forHub.groupInfo,
+    ratchetTree: forHub.ratchetTree,
   };
 }
 
@@ -748,25 +779,48 @@ export async function joinFromWelcome(client: MlsClient, welcome: Uint8Array, ke
 }
 
 /**
- * Joins by external commit from a GroupInfo with external_pub and ratchet_tree (RFC 9420 §12.4.3.2).
- * The client's user must already be a participant (MIMI-MLS-05). Returns the group and the
- * commit (an MLSMessage PublicMessage) to submit to the hub.
+ * Joins by external commit from a GroupInfo with external_pub (RFC 9420 §12.4.3.2), an MLSMessage.
+ * The ratchet tree comes from the GroupInfo's ratchet_tree extension or, as the hub serves it
+ * (protocol-06 §5.6 GroupInfoRatchetTreeTBE), from `options.ratchetTree` (RFC 9420 §12.4.3.3
+ * `optional<Node> ratchet_tree<V>`). The client's user must already be a participant (MIMI-MLS-05).
+ * Returns the group, the commit (an MLSMessage PublicMessage) to submit to the hub, and the new
+ * epoch's GroupInfo in both forms (see CommitResult).
  */
-export async function externalJoin(client: MlsClient, groupInfo: Uint8Array, options: { readonly authenticatedData?: Uint8Array } = {}): Promise<{ group: MlsGroup; commit: Uint8Array; groupInfo: Uint8Array }> {
+export async function externalJoin(
+  client: MlsClient,
+  groupInfo: Uint8Array,
+  options: { readonly authenticatedData?: Uint8Array; readonly ratchetTree?: Uint8Array } = {},
+): Promise<{ group: MlsGroup; commit: Uint8Array; groupInfo: Uint8Array; hubGroupInfo: Uint8Array; ratchetTree: Uint8Array }> {
   const ctx = await operationContext(client);
   const gi = decodeGroupInfo(groupInfo);
+  const tree = options.ratchetTree === undefined ? undefined : decodeTree(options.ratchetTree);
   const kp = (await generateKeyPackages(client))[0];
   if (kp === undefined) throw new MimiError("MIMI_ERR_INTERNAL", "no KeyPackage generated");
   const r = await run(ctx, "external join", "MIMI_ERR_MLS_INVALID_MESSAGE", () =>
-    joinGroupExternal(gi, kp.keyPackage, kp.privateKeys, false, ctx.cs, undefined, ctx.config, options.authenticatedData),
+    joinGroupExternal(gi, kp.keyPackage, kp.privateKeys, false, ctx.cs, tree, ctx.config, options.authenticatedData),
   );
   const group = { client, state: r.newState };
   checkGroupInvariants(group);
+  const forHub = await exportHubGroupInfo(group);
   return {
     group,
     commit: encodeMessage({ version: "mls10", wireformat: "mls_public_message", publicMessage: r.publicMessage }),
     groupInfo: await exportGroupInfo(group),
+    hubGroupInfo: forHub.groupInfo,
+    ratchetTree: forHub.ratchetTree,
   };
+}
+
+function decodeTree(bytes: Uint8Array): RatchetTree {
+  let decoded: [RatchetTree, number] | undefined;
+  try {
+    decoded = decodeRatchetTree(bytes, 0);
+  } catch (cause) {
+    // ts-mls throws InternalError for a tree whose last node is blank: hostile input, not a bug here.
+    throw new MimiError("MIMI_ERR_MLS_INVALID_MESSAGE", "ratchet tree cannot be decoded", { cause });
+  }
+  if (decoded === undefined || decoded[1] !== bytes.length) throw new MimiError("MIMI_ERR_MLS_INVALID_MESSAGE", "not exactly one ratchet tree");
+  return decoded[0];
 }
 
 // ---- application messages and incoming messages -------------------------------------------------

@@ -16,6 +16,7 @@ export {
   encryptApplication,
   epoch,
   exportGroupInfo,
+  exportHubGroupInfo,
   externalJoin,
   externalSenderEntry,
   externalSenders,
@@ -91,6 +92,7 @@ export {
   keyPackageRef,
   mimiCapabilities,
   validateKeyPackage,
+  verifyKeyPackageBytes,
 } from "./keyPackages.ts";
 export type { GenerateKeyPackageOptions, GeneratedKeyPackage, KeyPackageInfo, KeyPackageLifetime } from "./keyPackages.ts";
 export {
@@ -138,6 +140,44 @@ export {
   encodeRoomMetaData,
   validateParticipantList,
 } from "./components.ts";
+export {
+  decodeExternalSenderKey,
+  decryptWithLabel,
+  encodeCredential,
+  encodeExternalSenderKey,
+  encryptWithLabel,
+  externalJoinMaterial,
+  generateHpkeKeyPair,
+  groupInfoFromMessage,
+  groupInfoToMessage,
+  hubRoomFromGroupInfo,
+  inspectHandshake,
+  keyPackageSummary,
+  loadHubRoom,
+  privateMessageHeader,
+  signWithLabel,
+  verifyCommitOutcome,
+  verifyWithLabel,
+  welcomeInfo,
+  welcomeKeyPackageRefs,
+} from "./hubView.ts";
+export type {
+  CipherSuiteRef,
+  HandshakeInspection,
+  HandshakeInspectionOk,
+  HandshakeSender,
+  HubExternalSender,
+  HubProposalSummary,
+  HubProposalSummaryType,
+  HubRoomMls,
+  HubRoomSnapshot,
+  HubViewOptions,
+  KeyPackageSummary,
+  LeafInfo,
+  MlsBytesForm,
+  SigningKey,
+  WelcomeInfo,
+} from "./hubView.ts";
 export { DEFAULT_CIPHERSUITE, DEFAULT_CRYPTO_PROVIDER, cipherSuiteId, cipherSuiteName, isCipherSuiteName, suiteImpl } from "./suites.ts";
 export type { CipherSuiteName, CryptoProviderName } from "./suites.ts";
 export { NATIVE_CIPHERSUITES, nativeCryptoProvider } from "./nativeCrypto.ts";

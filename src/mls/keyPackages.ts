@@ -11,7 +11,7 @@ import { MlsComponentId } from "./components.ts";
 import { createAuthenticationService, parseClientCredential } from "./credentials.ts";
 import type { CredentialCheck, MimiClientIdentity } from "./credentials.ts";
 import { mlsCall, mlsCallSync } from "./mlsErrors.ts";
-import type { CipherSuiteName } from "./suites.ts";
+import { suiteImpl, type CipherSuiteName } from "./suites.ts";
 
 /** Default KeyPackage lifetime: 28 days. */
 export const DEFAULT_KEY_PACKAGE_LIFETIME_SECONDS = 28 * 24 * 3600;
@@ -203,4 +203,14 @@ export async function validateKeyPackage(
     lifetime: keyPackageLifetime(kp),
     signaturePublicKey: kp.leafNode.signaturePublicKey,
   };
+}
+
+/**
+ * Verifies an encoded KeyPackage (bare, as clients upload and peers return it) with
+ * validateKeyPackage, for a provider that stores or forwards it. Throws
+ * MIMI_ERR_MLS_KEY_PACKAGE_INVALID (or _EXPIRED, _UNSUPPORTED_CIPHERSUITE).
+ */
+export async function verifyKeyPackageBytes(bytes: Uint8Array, options: { readonly checks?: readonly CredentialCheck[]; readonly now?: Date } = {}): Promise<KeyPackageInfo> {
+  const kp = decodeKeyPackage(bytes);
+  return validateKeyPackage(kp, await suiteImpl(kp.cipherSuite), options);
 }

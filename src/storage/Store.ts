@@ -46,6 +46,10 @@ export const DEFAULT_NAMESPACES: readonly string[] = [
   "consent",
   "identities", // ghost users and bridged identities
   "adapters", // adapter-private state, keyed `<adapter>/<...>`
+  "accounts", // local users, token hashes and devices (client API)
+  "inbox", // per-user ordered events for native clients, keyed `<user>/<seq>`
+  "routes", // KeyPackageRef routing: hub → target provider, provider → local client
+  "submissions", // hub: answers to accepted handshakes and messages, for idempotent retries
 ];
 
 /** Namespace names: lowercase ASCII, so they are valid sublevel names and SQL-friendly. */

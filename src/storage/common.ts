@@ -1,5 +1,6 @@
 // Validation, ordering and codec helpers shared by every Store implementation, so the rules on
 // keys, ranges and values are the same whichever backend runs (DESIGN.md section 6).
+import { decode as cborDecode, encode as cborEncode } from "cborg";
 import { MimiError } from "../errors.ts";
 import {
   MAX_KEY_BYTES,
@@ -205,3 +206,28 @@ export const schemaVersionCodec: ValueCodec<number> = {
     return version;
   },
 };
+
+/**
+ * A codec storing values as CBOR (cborg): byte strings stay bytes, bigints stay bigints, and
+ * properties whose value is `undefined` are left out. Used for the core's records, which hold
+ * MLS and protocol bytes.
+ */
+export function cborCodec<T>(): ValueCodec<T> {
+  return {
+    name: "cbor",
+    encode(value: T): Uint8Array {
+      try {
+        return cborEncode(value, { ignoreUndefinedProperties: true });
+      } catch (cause) {
+        throw new MimiError("MIMI_ERR_INTERNAL", "value cannot be encoded as CBOR", { cause });
+      }
+    },
+    decode(bytes: Uint8Array): T {
+      try {
+        return cborDecode(bytes, { useMaps: false }) as T;
+      } catch (cause) {
+        throw new MimiError("MIMI_ERR_STORAGE_IO", "stored value is not valid CBOR", { cause });
+      }
+    },
+  };
+}

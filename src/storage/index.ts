@@ -8,7 +8,7 @@ import type { Migration, Store, StoreKind } from "./Store.ts";
 
 export type * from "./Store.ts";
 export { DEFAULT_NAMESPACES, MAX_KEY_BYTES, META_NAMESPACE, NAMESPACE_NAME_PATTERN, SCHEMA_VERSION_KEY } from "./Store.ts";
-export { compareKeys, jsonCodec } from "./common.ts";
+export { cborCodec, compareKeys, jsonCodec } from "./common.ts";
 export { KeyedLock } from "./keyedLock.ts";
 export { LEVEL_SUBDIR } from "./levelStore.ts";
 export { MemoryDatabase } from "./memoryStore.ts";

@@ -12,7 +12,7 @@ import type { TLSSocket } from "node:tls";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import { MimiError, isMimiError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { DIRECTORY_PATH, buildDirectory, mimiEndpoints } from "../protocol/directory.ts";
+import { DIRECTORY_PATH, buildDirectory, mimiEndpoints, type MimiEndpointName } from "../protocol/directory.ts";
 import { peerAuthentication, type PeerAuthenticationOptions } from "./peerAuthentication.ts";
 
 /** What the HTTPS listener needs: our certificate and key, and the CAs client certificates must chain to. */
@@ -43,9 +43,22 @@ export interface HttpServerOptions {
    * Only route-level tests set it to false to reach the handlers without sockets.
    */
   requirePeerAuthentication?: boolean;
+  /** Handlers of the protocol endpoints; the others answer 501. */
+  protocol?: ProtocolHandlers | undefined;
   /** Overrides how the plugin finds the client certificate (tests without sockets). */
   peerCertificate?: PeerAuthenticationOptions["peerCertificate"];
 }
+
+/** One protocol request, after peer authentication: the path parameter, the raw body, the peer. */
+export interface ProtocolRequest {
+  /** The `{…}` part of the path as fastify decoded it (e.g. "a.example/r/room1"). */
+  param: string;
+  body: Uint8Array;
+  /** The authenticated source provider (MIMI-PROTO-TLS-02). */
+  peerDomain: string;
+}
+
+export type ProtocolHandlers = Partial<Record<MimiEndpointName, (req: ProtocolRequest) => Promise<{ status: number; body?: Uint8Array }>>>;
 
 /** Maps fastify's own errors onto the catalogue so every error answer has a stable code. */
 function toMimiError(err: FastifyError | Error): MimiError {
@@ -72,7 +85,6 @@ export async function buildHttpServer(opts: HttpServerOptions): Promise<FastifyI
   const common = {
     loggerInstance: logger,
     bodyLimit: opts.bodyLimitBytes,
-    disableRequestLogging: false,
     return503OnClosing: true,
     forceCloseConnections: "idle" as const,
   };
@@ -147,16 +159,24 @@ export async function buildHttpServer(opts: HttpServerOptions): Promise<FastifyI
       if (opts.peerCertificate !== undefined) authOptions.peerCertificate = opts.peerCertificate;
       await v1.register(peerAuthentication, authOptions);
     }
-    // The protocol endpoints themselves arrive with the protocol work (issue 3). Until then they
-    // answer 501 with a typed error rather than a bare 404, so a peer can tell "not yet" from
-    // "wrong URL".
-    for (const [name, ep] of Object.entries(mimiEndpoints)) {
+    // Endpoints without a handler answer 501 with a typed error rather than a bare 404, so a
+    // peer can tell "not (yet) implemented" from "wrong URL".
+    for (const [name, ep] of Object.entries(mimiEndpoints) as [MimiEndpointName, (typeof mimiEndpoints)[MimiEndpointName]][]) {
       const path = ep.template.replace(/\/\{[A-Za-z]+\}$/, "/*");
+      const handler = opts.protocol?.[name];
       v1.route({
         method: ep.method,
         url: path,
-        handler: async (_req, reply) =>
-          reply.status(501).send(new MimiError("MIMI_ERR_HTTP_NOT_IMPLEMENTED", `${name} is not implemented yet`).toJSON()),
+        handler: async (req, reply) => {
+          if (!handler) return reply.status(501).send(new MimiError("MIMI_ERR_HTTP_NOT_IMPLEMENTED", `${name} is not implemented yet`).toJSON());
+          const param = (req.params as Record<string, string>)["*"] ?? "";
+          const raw: unknown = req.body;
+          const body = raw instanceof Uint8Array ? Uint8Array.from(raw) : new Uint8Array(0);
+          const result = await handler({ param, body, peerDomain: req.peerDomain });
+          reply.status(result.status);
+          if (result.body === undefined) return reply.send();
+          return reply.type("application/octet-stream").send(Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength));
+        },
       });
     }
   });

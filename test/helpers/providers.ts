@@ -1,0 +1,69 @@
+// Several real providers in this process, talking to each other over real mutual TLS on
+// loopback, each with its own store and client API (port 0). For tests that need separate
+// processes, see test/helpers/processes.ts and the demo.
+import { join } from "node:path";
+import type { LevelWithSilent } from "pino";
+import { validateConfig } from "../../src/config/index.ts";
+import { createLogger } from "../../src/log.ts";
+import { startProvider, type Provider } from "../../src/provider.ts";
+import { tempDir } from "./processes.ts";
+import { makeDevCertificates, type DevCertificates } from "./tls.ts";
+
+export interface TestNetwork {
+  providers: Record<string, Provider>;
+  certs: DevCertificates;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one provider per domain. Each knows the others through a static peer map whose URLs
+ * are filled in once every provider listens (ports are picked by the OS).
+ */
+export async function startNetwork(domains: string[], opts: { storage?: "memory" | "level"; logLevel?: LevelWithSilent; registration?: "open" | "closed" } = {}): Promise<TestNetwork> {
+  const tmp = await tempDir("net");
+  const certs = await makeDevCertificates(tmp.path, domains, { ips: ["127.0.0.1"] });
+  const providers: Record<string, Provider> = {};
+  // Ports are chosen up front so every peer map is complete at start.
+  const { createServer } = await import("node:net");
+  const freePort = () =>
+    new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once("error", reject);
+      srv.listen(0, "127.0.0.1", () => {
+        const addr = srv.address();
+        const port = typeof addr === "object" && addr ? addr.port : 0;
+        srv.close(() => resolve(port));
+      });
+    });
+  const ports: Record<string, number> = {};
+  for (const d of domains) ports[d] = await freePort();
+  try {
+    for (const domain of domains) {
+      const cert = certs.providers[domain];
+      if (!cert) throw new Error(`no certificate for ${domain}`);
+      const config = validateConfig({
+        provider: { domain },
+        server: { host: "127.0.0.1", port: ports[domain], tls: { cert: cert.cert, key: cert.key, ca: certs.ca.cert } },
+        peers: Object.fromEntries(domains.filter((d) => d !== domain).map((d) => [d, { url: `https://127.0.0.1:${ports[d]}` }])),
+        clientApi: { port: 0, registration: opts.registration ?? "open", maxWaitMs: 5000 },
+        storage: opts.storage === "level" ? { kind: "level", dataDir: join(tmp.path, `data-${domain}`) } : { kind: "memory" },
+        logging: { level: opts.logLevel ?? "silent" },
+      });
+      providers[domain] = await startProvider(config, createLogger({ level: opts.logLevel ?? "silent", base: { provider: domain } }));
+    }
+  } catch (err) {
+    for (const p of Object.values(providers)) await p.stop();
+    await tmp.remove();
+    throw err;
+  }
+  return {
+    providers,
+    certs,
+    dir: tmp.path,
+    async stop() {
+      for (const p of Object.values(providers)) await p.stop();
+      await tmp.remove();
+    },
+  };
+}
