@@ -5,9 +5,11 @@ import { Command, CommanderError } from "commander";
 import { isMimiError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { registerCertsCommands } from "./commands/certs.ts";
+import { registerClientCommands } from "./commands/client.ts";
 import { registerConfigCommands } from "./commands/config.ts";
 import { registerContentCommands } from "./commands/content.ts";
 import { registerServeCommand } from "./commands/serve.ts";
+import { registerUsersCommands } from "./commands/users.ts";
 import type { CliIo } from "./io.ts";
 import { processIo } from "./io.ts";
 
@@ -22,6 +24,8 @@ export function buildProgram(io: CliIo): Command {
   registerConfigCommands(program, io);
   registerContentCommands(program, io);
   registerCertsCommands(program, io);
+  registerClientCommands(program, io);
+  registerUsersCommands(program, io);
   // Sub-commands inherit output and exit handling.
   for (const cmd of program.commands) {
     cmd.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) }).exitOverride();

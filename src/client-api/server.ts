@@ -227,6 +227,20 @@ export async function buildClientApi(o: ClientApiOptions): Promise<FastifyInstan
       ? { seq: e.seq, type: e.type, roomId: e.roomId, timestamp: e.timestamp, fanoutB64: b64(e.fanout), keyPackageRefsB64: e.keyPackageRefs.map(b64) }
       : { seq: e.seq, type: e.type, roomId: e.roomId, timestamp: e.timestamp, fanoutB64: b64(e.fanout) };
 
+  app.post("/client/v1/events/ack", async (req, reply) => {
+    const user = me(req);
+    const clientUri = field(req.body, "clientUri");
+    const seq = field(req.body, "seq");
+    if (typeof clientUri !== "string" || typeof seq !== "number" || !Number.isInteger(seq) || seq < 0) {
+      throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", "clientUri (string) and seq (non-negative integer) are required");
+    }
+    const devices = (await s.accounts.devices(user.name)).map((d) => d.clientUri);
+    if (!devices.includes(clientUri)) throw new MimiError("MIMI_ERR_CLIENT_FORBIDDEN", `${clientUri} is not a device of ${user.userUri}`);
+    if (seq > (await s.inbox.lastSeq(user.name))) throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", "seq is beyond the last event");
+    await s.inbox.acknowledge(user.name, clientUri, seq, devices);
+    return reply.status(204).send();
+  });
+
   app.get("/client/v1/events", async (req, reply) => {
     const user = me(req);
     const q = req.query as Record<string, string | undefined>;

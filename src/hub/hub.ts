@@ -388,24 +388,39 @@ export class Hub {
     }
   }
 
-  async #acceptProposal(record: HubRoomRecord, view: RoomView, bundle: HandshakeBundle, inspection: Extract<HandshakeInspection, { status: "ok" }>, senderUser: string): Promise<Uint8Array> {
+  async #acceptProposal(record: HubRoomRecord, view: RoomView, bundle: HandshakeBundle, first: Extract<HandshakeInspection, { status: "ok" }>, senderUser: string): Promise<Uint8Array> {
+    if (bundle.kind !== "proposal") throw new MimiError("MIMI_ERR_INTERNAL", "proposal inspection for a commit bundle");
     const actor: Actor = { kind: "user", user: senderUser };
     const state = { participantList: view.list, activeClients: view.activeClients, roomMetadata: view.metadata };
-    for (const p of inspection.proposals) {
-      const decision = authorizeProposal(view.policy, state, actor, this.#policyProposal(p));
+    // The bundle's proposal and its moreProposals (protocol-06 §5.3) are accepted together: each
+    // from the same sender, each authorised, each cached until a commit includes it.
+    const items: { message: Uint8Array; inspection: Extract<HandshakeInspection, { status: "ok"; kind: "proposal" }> }[] = [];
+    const messages = [bundle.proposalOrCommit.bytes, ...bundle.moreProposals.map((m) => m.bytes)];
+    for (const [i, message] of messages.entries()) {
+      const insp = i === 0 ? first : await inspectHandshake(view.snapshot, message);
+      if (insp.status !== "ok" || insp.kind !== "proposal") return updateResponse(UpdateResponseCode.invalidProposal, {}, `moreProposals[${i - 1}] is not a proposal of this epoch`);
+      if (insp.sender.kind === "external" || insp.sender.userUri !== senderUser) return updateResponse(UpdateResponseCode.notAllowed, {}, "every proposal of a bundle must come from the same sender");
+      items.push({ message, inspection: insp });
+    }
+    for (const { inspection } of items) {
+      const decision = authorizeProposal(view.policy, state, actor, this.#policyProposal(inspection.proposal));
       if (!decision.allowed) return updateResponse(UpdateResponseCode.notAllowed, {}, decision.reason);
     }
-    if (!inspection.proposalRef) throw new MimiError("MIMI_ERR_INTERNAL", "a proposal without a ProposalRef");
     const timestamp = this.#now();
     // A leave (removing the sender's own clients or its own participant entry) must be included
     // by the next committer (protocol-06 §"Leaving the room").
-    const mustInclude = inspection.proposals.every((p) =>
+    const isLeave = (p: ProposalSummary) =>
       (p.type === "remove" && p.userUri === senderUser) ||
       (p.type === "appDataUpdate" && p.componentId === MimiComponentId.participant_list && p.op === "update" && p.data !== undefined &&
-        this.#isSelfRemoval(view.list, decodeParticipantListUpdate(p.data), senderUser)),
-    );
-    const pending: PendingProposal = { ref: inspection.proposalRef, message: bundle.proposalOrCommit.bytes, sender: senderUser, acceptedAt: timestamp, mustInclude };
-    const next: HubRoomRecord = { ...record, pending: [...record.pending, pending], accepted: record.accepted + 1 };
+        this.#isSelfRemoval(view.list, decodeParticipantListUpdate(p.data), senderUser));
+    const pending: PendingProposal[] = items.map(({ message, inspection }) => ({
+      ref: inspection.proposalRef,
+      message,
+      sender: senderUser,
+      acceptedAt: timestamp,
+      mustInclude: isLeave(inspection.proposal),
+    }));
+    const next: HubRoomRecord = { ...record, pending: [...record.pending, ...pending], accepted: record.accepted + 1 };
     const fanout = fanoutFromHandshakeBundle(bundle, BigInt(timestamp));
     return this.#commitBatch(record, next, [...record.providers], [fanout], [], updateResponse(UpdateResponseCode.success, { acceptedTimestamp: BigInt(timestamp) }));
   }

@@ -81,6 +81,8 @@ export class Inbox {
       this.#emitter.on(user, done);
       signal?.addEventListener("abort", done);
     });
+    // A reader woken by shutdown finds the store closed: nothing more to give.
+    if (!this.#store.isOpen || signal?.aborted === true) return [];
     return this.read(user, after, limit);
   }
 
@@ -88,6 +90,22 @@ export class Inbox {
   subscribe(user: string, fn: () => void): () => void {
     this.#emitter.on(user, fn);
     return () => this.#emitter.off(user, fn);
+  }
+
+  /**
+   * Records that one device processed everything up to `seq`; events every registered device
+   * has acknowledged are dropped. Devices that never acknowledge keep events for the others.
+   */
+  async acknowledge(user: string, clientUri: string, seq: number, devices: readonly string[]): Promise<void> {
+    await this.#store.withLock(`inbox-ack:${user}`, async () => {
+      await this.#ns.put(`ack/${user}/${encodeURIComponent(clientUri)}`, seq, { sync: false });
+      let min = Infinity;
+      for (const d of devices) {
+        const acked = (await this.#ns.get(`ack/${user}/${encodeURIComponent(d)}`)) as number | undefined;
+        min = Math.min(min, acked ?? 0);
+      }
+      if (Number.isFinite(min) && min > 0) await this.prune(user, min);
+    });
   }
 
   /** Drops events up to and including `upTo` (after every device acknowledged them). */

@@ -2,7 +2,7 @@
 // lifetime checks (§7.2, §10.1) and last-resort KeyPackages (draft-ietf-mls-extensions-09 §6.4).
 import { decodeMlsMessage, encodeMlsMessage, generateKeyPackageWithKey } from "ts-mls";
 import type { Capabilities, CiphersuiteImpl, Extension, KeyPackage, PrivateKeyPackage } from "ts-mls";
-import { makeKeyPackageRef, verifyKeyPackage } from "ts-mls/keyPackage.js";
+import { decodeKeyPackage as tsDecodeBareKeyPackage, makeKeyPackageRef, verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
 import { MimiError } from "../errors.ts";
 import { ExtensionTypeId, ProposalTypeId, decodeAppDataDictionary, encodeAppDataDictionary } from "./appData.ts";
@@ -211,6 +211,10 @@ export async function validateKeyPackage(
  * MIMI_ERR_MLS_KEY_PACKAGE_INVALID (or _EXPIRED, _UNSUPPORTED_CIPHERSUITE).
  */
 export async function verifyKeyPackageBytes(bytes: Uint8Array, options: { readonly checks?: readonly CredentialCheck[]; readonly now?: Date } = {}): Promise<KeyPackageInfo> {
-  const kp = decodeKeyPackage(bytes);
+  const kp = mlsCallSync("decode KeyPackage", "MIMI_ERR_MLS_KEY_PACKAGE_INVALID", () => {
+    const decoded = tsDecodeBareKeyPackage(bytes, 0);
+    if (decoded === undefined || decoded[1] !== bytes.length) throw new MimiError("MIMI_ERR_MLS_KEY_PACKAGE_INVALID", "not exactly one KeyPackage");
+    return decoded[0];
+  });
   return validateKeyPackage(kp, await suiteImpl(kp.cipherSuite), options);
 }
