@@ -8,6 +8,7 @@ import { registerCertsCommands } from "./commands/certs.ts";
 import { registerClientCommands } from "./commands/client.ts";
 import { registerConfigCommands } from "./commands/config.ts";
 import { registerContentCommands } from "./commands/content.ts";
+import { registerDemoCommand } from "./commands/demo.ts";
 import { registerServeCommand } from "./commands/serve.ts";
 import { registerUsersCommands } from "./commands/users.ts";
 import type { CliIo } from "./io.ts";
@@ -26,6 +27,7 @@ export function buildProgram(io: CliIo): Command {
   registerCertsCommands(program, io);
   registerClientCommands(program, io);
   registerUsersCommands(program, io);
+  registerDemoCommand(program, io);
   // Sub-commands inherit output and exit handling.
   for (const cmd of program.commands) {
     cmd.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) }).exitOverride();
