@@ -20,7 +20,7 @@
 // Everything throws only MimiError. A structure ts-mls cannot decode, or whose bytes are not the
 // canonical encoding, is MIMI_ERR_CODEC_MLS_MALFORMED with details { offset, type, reason }.
 //
-// Limits that come from ts-mls 1.6.4 (documented in docs/protocol-choices.md):
+// Limits that come from ts-mls 1.6.4 (documented in docs/CONFORMANCE.md, section "Protocol structs"):
 // - SemiPrivateMessage (draft-mahy-mls-semiprivatemessage) is not a known wire format: rejected.
 // - Credentials of types other than basic(1) and x509(2) cannot be delimited: rejected.
 // - Capabilities inside LeafNodes must list only protocol version mls10(1).

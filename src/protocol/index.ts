@@ -3,7 +3,7 @@
 // the same name; enums are `as const` value objects (`KeyMaterialUserCode`) with a `…Codec`.
 // Decode with decodeExact(codec, bytes) and encode with encode(codec, value) from src/codec.
 // Where the draft is broken or silent, the choice is tagged MIMI-PROTO-CHOICE-NN at the one
-// place that implements it and listed in docs/protocol-choices.md.
+// place that implements it and listed in docs/CONFORMANCE.md (section "Protocol structs").
 export * from "./protocol.ts";
 export * from "./identifierUri.ts";
 export * from "./appDataDictionary.ts";
