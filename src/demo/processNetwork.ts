@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
@@ -61,6 +61,18 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      res(true);
+    });
+    socket.once("error", () => res(false));
+  });
+}
+
 class Proc implements ProviderProcess {
   readonly domain: string;
   readonly s2sUrl: string;
@@ -100,12 +112,16 @@ class Proc implements ProviderProcess {
     let buffered = "";
     let stderr = "";
     const ready = new Promise<void>((res, rej) => {
-      const timer = setTimeout(() => rej(new MimiError("MIMI_ERR_INTERNAL", `${this.domain} did not start within ${this.#timeoutMs} ms; see ${this.logFile}`)), this.#timeoutMs);
+      const timer = setTimeout(() => {
+        clearInterval(poll);
+        rej(new MimiError("MIMI_ERR_INTERNAL", `${this.domain} did not start within ${this.#timeoutMs} ms; see ${this.logFile}`));
+      }, this.#timeoutMs);
       child.stdout.on("data", (chunk: Buffer) => {
         this.#log?.write(chunk);
         buffered += chunk.toString("utf8");
         if (buffered.includes('"msg":"mimi-bridge provider started"')) {
           clearTimeout(timer);
+          clearInterval(poll);
           res();
         }
         if (buffered.length > 1_000_000) buffered = buffered.slice(-10_000);
@@ -114,8 +130,21 @@ class Proc implements ProviderProcess {
         this.#log?.write(chunk);
         stderr += chunk.toString("utf8");
       });
+      // With a log level above info the start line never comes: both listeners accepting
+      // connections means the provider serves (it listens only once everything is ready).
+      const ports = [new URL(this.s2sUrl).port, new URL(this.clientApiUrl).port].map(Number);
+      const poll = setInterval(() => {
+        void Promise.all(ports.map(accepts)).then((ok) => {
+          if (ok.every(Boolean)) {
+            clearTimeout(timer);
+            clearInterval(poll);
+            res();
+          }
+        });
+      }, 100);
       void this.#exited!.then(({ code, signal }) => {
         clearTimeout(timer);
+        clearInterval(poll);
         rej(new MimiError("MIMI_ERR_INTERNAL", `${this.domain} exited (${code ?? signal}) while starting: ${stderr.slice(0, 2000)}`));
       });
     });

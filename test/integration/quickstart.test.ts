@@ -45,7 +45,7 @@ test("a fresh checkout: scripts/serve provides Node, installs dependencies and s
       await cp(join(repoRoot, f), join(checkout, f));
     }
     // The vectors sit next to the checkout, as ../shared does for the real one.
-    const proc = startProcess(join(checkout, "scripts", "serve"), ["--port", "0", "--data-dir", join(tmp.path, "data")], { cwd: checkout, env });
+    const proc = startProcess(join(checkout, "scripts", "serve"), ["--port", "0", "--client-api-port", "0", "--data-dir", join(tmp.path, "data")], { cwd: checkout, env });
     const started = await proc.waitForLog((l) => l.msg === "mimi-bridge provider started", 300_000);
     const url = String(started.url);
     const dir = (await (await fetch(`${url}/.well-known/mimi-protocol-directory`)).json()) as Record<string, string>;

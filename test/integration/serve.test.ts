@@ -15,7 +15,7 @@ test("serve: directory and health over real HTTP, data in a 0700 folder, clean s
   try {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const dataDir = join(tmp.path, `data-${signal}`);
-      const proc = startProcess(systemNode(), [launcher, "serve", "--port", "0", "--data-dir", dataDir, "--domain", "a.example"]);
+      const proc = startProcess(systemNode(), [launcher, "serve", "--port", "0", "--client-api-port", "0", "--data-dir", dataDir, "--domain", "a.example"]);
       const started = await proc.waitForLog(isStarted);
       const url = String(started.url);
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -44,10 +44,10 @@ test("serve: directory and health over real HTTP, data in a 0700 folder, clean s
 
 test("serve: a second provider on the same data folder refuses to start with MIMI_ERR_STORAGE_LOCKED", async () => {
   const tmp = await tempDir("serve-lock");
-  const first = startProcess(systemNode(), [launcher, "serve", "--port", "0", "--data-dir", tmp.path]);
+  const first = startProcess(systemNode(), [launcher, "serve", "--port", "0", "--client-api-port", "0", "--data-dir", tmp.path]);
   try {
     await first.waitForLog(isStarted);
-    const second = startProcess(systemNode(), [launcher, "serve", "--port", "0", "--data-dir", tmp.path]);
+    const second = startProcess(systemNode(), [launcher, "serve", "--port", "0", "--client-api-port", "0", "--data-dir", tmp.path]);
     const exit = await second.exited;
     assert.equal(exit.code, 1);
     assert.match(second.stderr(), /MIMI_ERR_STORAGE_LOCKED/);

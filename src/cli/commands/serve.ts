@@ -16,6 +16,7 @@ interface ServeOptions {
   publicUrl?: string;
   logLevel?: string;
   storage?: string;
+  clientApiPort?: string;
 }
 
 /** Reads the raw YAML object so command-line overrides are validated together with it. */
@@ -39,6 +40,10 @@ export async function resolveServeConfig(opts: ServeOptions, io: CliIo): Promise
     set("server", "port", Number.isInteger(port) ? port : opts.port);
   }
   set("server", "publicUrl", opts.publicUrl);
+  if (opts.clientApiPort !== undefined) {
+    const port = Number(opts.clientApiPort);
+    set("clientApi", "port", Number.isInteger(port) ? port : opts.clientApiPort);
+  }
   set("storage", "dataDir", opts.dataDir === undefined ? undefined : resolve(io.cwd, opts.dataDir));
   set("storage", "kind", opts.storage);
   set("provider", "domain", opts.domain);
@@ -59,6 +64,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option("--host <address>", "listen address (server.host)")
     .option("-p, --port <port>", "listen port, 0 for any free port (server.port)")
     .option("--public-url <url>", "base URL peers use to reach this provider (server.publicUrl)")
+    .option("--client-api-port <port>", "client API listen port, 0 for any free port (clientApi.port)")
     .option("--data-dir <dir>", "data folder of the embedded store (storage.dataDir)")
     .addOption(new Option("--storage <kind>", "store implementation (storage.kind)").choices(["level", "memory"]))
     .option("--domain <domain>", "provider domain (provider.domain)")
