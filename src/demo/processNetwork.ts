@@ -116,15 +116,18 @@ class Proc implements ProviderProcess {
         clearInterval(poll);
         rej(new MimiError("MIMI_ERR_INTERNAL", `${this.domain} did not start within ${this.#timeoutMs} ms; see ${this.logFile}`));
       }, this.#timeoutMs);
+      let started = false;
       child.stdout.on("data", (chunk: Buffer) => {
         this.#log?.write(chunk);
+        if (started) return; // after start, lines only go to the log file
         buffered += chunk.toString("utf8");
         if (buffered.includes('"msg":"mimi-bridge provider started"')) {
+          started = true;
           clearTimeout(timer);
           clearInterval(poll);
           res();
         }
-        if (buffered.length > 1_000_000) buffered = buffered.slice(-10_000);
+        if (buffered.length > 100_000) buffered = buffered.slice(-10_000);
       });
       child.stderr.on("data", (chunk: Buffer) => {
         this.#log?.write(chunk);
@@ -136,6 +139,7 @@ class Proc implements ProviderProcess {
       const poll = setInterval(() => {
         void Promise.all(ports.map(accepts)).then((ok) => {
           if (ok.every(Boolean)) {
+            started = true;
             clearTimeout(timer);
             clearInterval(poll);
             res();

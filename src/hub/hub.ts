@@ -126,6 +126,8 @@ const TEMPLATE_TTL_MS = 10 * 60 * 1000;
 const APP_MESSAGE_EPOCH_TOLERANCE = 1;
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+/** A fixed-length key part for a room URI. */
+const roomKey = (roomId: string) => createHash("sha256").update(roomId, "utf8").digest("hex").slice(0, 32);
 const sha256 = (...parts: Uint8Array[]) => {
   const h = createHash("sha256");
   for (const p of parts) h.update(p);
@@ -215,6 +217,13 @@ export class Hub {
     const view = roomViewOf(snapshot);
     this.#views.set(record.roomId, view);
     return view;
+  }
+
+  /** How many application messages the hub accepted in a room (each answer is kept for retries). */
+  async acceptedMessages(roomId: string): Promise<number> {
+    let n = 0;
+    for await (const _ of this.#submissions.keys({ prefix: `submit/${roomKey(roomId)}/` })) n++;
+    return n;
   }
 
   /** The participant list and policy of a hosted room (for the client API and tests). */
@@ -551,13 +560,19 @@ export class Hub {
    * extra ops in one atomic batch, with compare-and-set on the record so no second writer (even
    * in another process sharing the store) can slip in an epoch (MIMI-PROTO-HUB-01).
    */
-  async #writeWithFanout(before: HubRoomRecord, next: HubRoomRecord, plan: readonly FanoutTarget[], extra: readonly BatchOp[]): Promise<void> {
-    const keys = await this.#d.fanout.lockKeys(next.roomId, plan);
+  async #writeWithFanout(before: HubRoomRecord, next: HubRoomRecord | undefined, plan: readonly FanoutTarget[], extra: readonly BatchOp[]): Promise<void> {
+    const roomId = before.roomId;
+    const keys = await this.#d.fanout.lockKeys(roomId, plan);
     const done = await this.#d.store.withLock(keys, async () => {
-      const { ops, done } = await this.#d.fanout.ops(next.roomId, plan);
+      const { ops, done } = await this.#d.fanout.ops(roomId, plan);
+      if (next === undefined) {
+        // An application message changes no room state: no record rewrite, just the fanout.
+        await this.#d.store.batch([...ops, ...extra]);
+        return done;
+      }
       const ns = this.#rooms;
-      const result = await this.#d.store.compareAndSet(ns.name, `hub/${next.roomId}`, ns.encode(before), ns.encode(next), [...ops, ...extra]);
-      if (!result.ok) throw new MimiError("MIMI_ERR_STORAGE_LOCK_TIMEOUT", `room ${next.roomId} changed concurrently; retry`);
+      const result = await this.#d.store.compareAndSet(ns.name, `hub/${roomId}`, ns.encode(before), ns.encode(next), [...ops, ...extra]);
+      if (!result.ok) throw new MimiError("MIMI_ERR_STORAGE_LOCK_TIMEOUT", `room ${roomId} changed concurrently; retry`);
       return done;
     });
     done();
@@ -568,7 +583,8 @@ export class Hub {
   async submitMessage(roomId: string, body: Uint8Array, from: string): Promise<Uint8Array> {
     const request = decodeExact(SubmitMessageRequest, body);
     const sendingUri = request.sendingUri.uri;
-    const dedupeKey = `submit/${hex(sha256(new TextEncoder().encode(roomId), request.appMessage.bytes))}`;
+    // Keyed per room, so the accepted messages of a room can be counted (acceptedMessages).
+    const dedupeKey = `submit/${roomKey(roomId)}/${hex(sha256(request.appMessage.bytes))}`;
     return this.#d.store.withLock(`room:${roomId}`, async () => {
       // A retried submission gets the same answer: accepted once means delivered once.
       const earlier = await this.#submissions.get(dedupeKey);
@@ -599,10 +615,9 @@ export class Hub {
       const timestamp = this.#now();
       const fanout: FanoutMessage = { kind: "application", timestamp: BigInt(timestamp), message: request.appMessage, frank: undefined };
       const response = submitResponse(SubmitResponseCode.accepted, { acceptedTimestamp: BigInt(timestamp), frank: undefined });
-      const next: HubRoomRecord = { ...record, accepted: record.accepted + 1 };
       // MIMI-PROTO-HUB-07: an accepted message is a commitment to deliver: the answer is given
       // only after the fanout is stored (persist before acknowledging).
-      await this.#writeWithFanout(record, next, record.providers.map((provider) => ({ provider, messages: [fanout] })), [this.#submissions.putOp(dedupeKey, response)]);
+      await this.#writeWithFanout(record, undefined, record.providers.map((provider) => ({ provider, messages: [fanout] })), [this.#submissions.putOp(dedupeKey, response)]);
       return response;
     });
   }

@@ -35,7 +35,7 @@ export interface HubRoomRecord {
   pending: PendingProposal[];
   /** Providers that receive this room's fanout (those with participants, plus removed ones for the removing commit). */
   providers: string[];
-  /** Count of accepted handshakes and messages (for logs and tests). */
+  /** Count of accepted handshakes (proposals and commits; messages do not rewrite the record). */
   accepted: number;
   /** Canonical participant-set key of a direct room (fixed membership), for one-room-per-set. */
   directKey?: string;

@@ -68,21 +68,36 @@ export class Inbox {
 
   /** Like read, but waits up to `waitMs` for the first event when there is none yet. */
   async wait(user: string, after: number, waitMs: number, signal?: AbortSignal, limit = 500): Promise<InboxEvent[]> {
-    const now = await this.read(user, after, limit);
-    if (now.length > 0 || waitMs <= 0) return now;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#emitter.off(user, done);
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, waitMs);
-      this.#emitter.on(user, done);
-      signal?.addEventListener("abort", done);
-    });
+    // (A function, so the check after the wait is not narrowed by the one before it.)
+    const aborted = (): boolean => signal?.aborted === true;
+    if (waitMs <= 0 || aborted()) return this.read(user, after, limit);
+    // Listen BEFORE reading: an append that lands between the read and the listener would
+    // otherwise wake nobody, and the reader would sleep through its own event until waitMs.
+    let woken = false;
+    let wake: () => void = () => {
+      woken = true;
+    };
+    const onEvent = () => wake();
+    this.#emitter.on(user, onEvent);
+    signal?.addEventListener("abort", onEvent);
+    try {
+      const now = await this.read(user, after, limit);
+      if (now.length > 0 || aborted()) return now;
+      if (!woken) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, waitMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      this.#emitter.off(user, onEvent);
+      signal?.removeEventListener("abort", onEvent);
+    }
     // A reader woken by shutdown finds the store closed: nothing more to give.
-    if (!this.#store.isOpen || signal?.aborted === true) return [];
+    if (!this.#store.isOpen || aborted()) return [];
     return this.read(user, after, limit);
   }
 

@@ -1372,7 +1372,12 @@ export class MimiClient {
   /** Stops the event loop and timers, ends iterators, and closes the state store if this client opened it. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    if (this.#loaded) await Promise.race([this.#maybeAck(true), sleep(2_000)]);
+    if (this.#loaded) {
+      // The final ack gets at most 2 s; the timer is cancelled as soon as the ack is done.
+      const stop = new AbortController();
+      await Promise.race([this.#maybeAck(true), sleep(2_000, stop.signal)]);
+      stop.abort();
+    }
     this.#closed = true;
     this.#abort.abort();
     for (const t of this.#timers) clearTimeout(t);
