@@ -94,6 +94,7 @@ export class Accounts {
     if (!DEVICE_PATTERN.test(id)) {
       throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", `device IDs are 1-64 characters of A-Z a-z 0-9 . _ -: ${JSON.stringify(id)}`);
     }
+    if (!(await this.getUser(name))) throw new MimiError("MIMI_ERR_CLIENT_UNAUTHENTICATED", `no user ${name}`);
     const key = `device/${name}/${id}`;
     const existing = (await this.#ns.get(key)) as DeviceRecord | undefined;
     if (existing) return existing;

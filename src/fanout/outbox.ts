@@ -207,7 +207,9 @@ export class Outbox {
       }
       this.stats.failedAttempts += 1;
       this.#log.warn({ peer, roomId: batch.roomId, status: res.status, entries: batch.entries.length }, "notify not accepted; will retry");
-      return retryAfterMs(res.headers) ?? undefined;
+      // 0 means "delivered" to the worker: a Retry-After of 0 (or a past date) is a retry with backoff.
+      const after = retryAfterMs(res.headers);
+      return after === undefined || after <= 0 ? undefined : after;
     } catch (err) {
       this.stats.failedAttempts += 1;
       const code = isMimiError(err) ? err.code : "MIMI_ERR_INTERNAL";

@@ -329,7 +329,8 @@ export class Hub {
   async update(roomId: string, body: Uint8Array, from: string): Promise<Uint8Array> {
     const request = decodeExact(UpdateRequest, body);
     const bundle = request.bundle;
-    const dedupeKey = `update/${hex(sha256(new TextEncoder().encode(roomId), body))}`;
+    // Keyed with the relaying provider: a replay from elsewhere is judged afresh (MIMI-PROTO-HUB-02).
+    const dedupeKey = `update/${roomKey(roomId)}/${hex(sha256(new TextEncoder().encode(from), body))}`;
     return this.#d.store.withLock(`room:${roomId}`, async () => {
       // A retried request gets the answer the first one got (never applied twice).
       const earlier = await this.#submissions.get(dedupeKey);
@@ -584,7 +585,7 @@ export class Hub {
     const request = decodeExact(SubmitMessageRequest, body);
     const sendingUri = request.sendingUri.uri;
     // Keyed per room, so the accepted messages of a room can be counted (acceptedMessages).
-    const dedupeKey = `submit/${roomKey(roomId)}/${hex(sha256(request.appMessage.bytes))}`;
+    const dedupeKey = `submit/${roomKey(roomId)}/${hex(sha256(new TextEncoder().encode(from), request.appMessage.bytes))}`;
     return this.#d.store.withLock(`room:${roomId}`, async () => {
       // A retried submission gets the same answer: accepted once means delivered once.
       const earlier = await this.#submissions.get(dedupeKey);
@@ -641,6 +642,9 @@ export class Hub {
     // MIMI-PROTO-KM-13: the request is signed by the requesting client (protocol-06 §5.2).
     const sigOk = await verifyWithLabel(request.acceptableCiphersuites[0] ?? 1, request.requesterSignatureKey, KEY_MATERIAL_REQUEST_TBS_LABEL, encodeKeyMaterialRequestTBS(request), request.keyMaterialRequestSignature);
     if (!sigOk) throw new MimiError("MIMI_ERR_HTTP_BAD_REQUEST", "the KeyMaterialRequest signature does not verify");
+    // …by a client of the requesting user (its credential names the user's device).
+    const credentialOf = credentialUser(request.requesterCredential.bytes);
+    if (!credentialOf || credentialOf.userUri !== requester) throw new MimiError("MIMI_ERR_HTTP_BAD_REQUEST", "the requester credential does not name a client of requestingUser");
     if (hostsRoom) {
       const record = await this.record(roomId);
       if (!record) throw new MimiError("MIMI_ERR_ROOM_NOT_FOUND", `no room ${roomId} on this hub`);

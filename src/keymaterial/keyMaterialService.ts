@@ -72,7 +72,10 @@ export class KeyMaterialService {
     const clients: ClientKeyMaterial[] = claimed.map((c) =>
       c.keyPackage
         ? ({ clientStatus: KeyMaterialClientCode.success, clientUri: { uri: c.clientUri }, keyPackage: asKeyPackage(c.keyPackage) })
-        : ({ clientStatus: KeyMaterialClientCode.keyMaterialExhausted, clientUri: { uri: c.clientUri } }),
+        : c.incompatible
+          ? // protocol-06 §5.2: nothingCompatible for a client with no KeyPackage of an acceptable suite
+            ({ clientStatus: KeyMaterialClientCode.nothingCompatible, clientUri: { uri: c.clientUri }, clientCapabilities: undefined })
+          : ({ clientStatus: KeyMaterialClientCode.keyMaterialExhausted, clientUri: { uri: c.clientUri } }),
     );
     const ok = clients.filter((c) => c.clientStatus === KeyMaterialClientCode.success).length;
     const status = ok === 0 ? KeyMaterialUserCode.noCompatibleMaterial : ok === clients.length ? KeyMaterialUserCode.success : KeyMaterialUserCode.partialSuccess;

@@ -45,8 +45,10 @@ export interface KeyPackageRoute {
 
 export interface ClaimedKeyPackage {
   clientUri: string;
-  /** undefined when the client has nothing compatible left (keyMaterialExhausted). */
+  /** undefined when the client has nothing left (keyMaterialExhausted) or nothing compatible. */
   keyPackage?: Uint8Array;
+  /** The client has usable KeyPackages, but none of an acceptable cipher suite (nothingCompatible). */
+  incompatible?: boolean;
   keyPackageRef?: Uint8Array;
   lastResort?: boolean;
 }
@@ -123,13 +125,17 @@ export class KeyPackageStore {
       for (const clientUri of clientUris) {
         let chosen: StoredKeyPackage | undefined;
         let lastResort: StoredKeyPackage | undefined;
+        let otherSuites = false;
         for await (const { key, value } of this.#kps.iterate({ prefix: `${userName}/${clientKey(clientUri)}/` })) {
           if (value.notAfter * 1000 <= now) {
             // MIMI-PROTO-KM-11: never return an expired KeyPackage; drop it.
             ops.push(this.#kps.delOp(key), this.#routes.delOp(`kp/${hex(value.ref)}`));
             continue;
           }
-          if (!options.cipherSuites.includes(value.cipherSuite)) continue;
+          if (!options.cipherSuites.includes(value.cipherSuite)) {
+            otherSuites = true;
+            continue;
+          }
           if (value.lastResort) {
             lastResort ??= value;
             continue;
@@ -141,7 +147,7 @@ export class KeyPackageStore {
         }
         if (chosen) out.push({ clientUri, keyPackage: chosen.keyPackage, keyPackageRef: chosen.ref, lastResort: false });
         else if (lastResort && options.allowLastResort) out.push({ clientUri, keyPackage: lastResort.keyPackage, keyPackageRef: lastResort.ref, lastResort: true });
-        else out.push({ clientUri });
+        else out.push(otherSuites && !lastResort ? { clientUri, incompatible: true } : { clientUri });
       }
       if (ops.length) await this.#store.batch(ops);
       return out;
