@@ -99,6 +99,12 @@ export interface Adapter<Config = unknown> {
   ghostFor(mimiUri: string): PlatformUserId;
   /** Inverse of ghostFor; undefined when `user` is not a ghost of this adapter. */
   parseGhost(user: PlatformUserId): string | undefined;
+  /**
+   * The platform room that shows a MIMI room into which this adapter's users were brought from
+   * elsewhere (a Welcome for a room without a portal). Pure. E.g. XMPP: a group becomes a MUC on
+   * the component domain; a direct room with one remote user becomes a one-to-one chat.
+   */
+  platformRoomFor(room: { readonly roomId: string; readonly kind: RoomKindName; readonly localUsers: readonly PlatformUserId[]; readonly remoteUsers: readonly string[] }): PlatformRoomId;
 
   // Core → platform.
   handleMimiMessage(message: MimiMessage): Promise<DeliveryResult>;
