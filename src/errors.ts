@@ -141,6 +141,33 @@ export const errorCatalogue = {
   MIMI_ERR_SDK_CONFLICT: { category: "peer", status: 409, message: "the operation kept losing races with other commits" },
   MIMI_ERR_SDK_JOIN_FAILED: { category: "peer", status: 502, message: "joining the room failed" },
 
+  // ---- discovery: identifierQuery (protocol-06 §5.8) and the SII → SSI discovery service -------
+  MIMI_ERR_DISCOVERY_RATE_LIMITED: { category: "policy", status: 429, message: "too many discovery requests; try again later" },
+  MIMI_ERR_DISCOVERY_SSI_ONLY: { category: "policy", status: 403, message: "this provider resolves only service-specific identifiers (discovery.mode: ssiOnly); give a MIMI, Matrix or XMPP address" },
+  MIMI_ERR_DISCOVERY_MODE: { category: "policy", status: 403, message: "not available in this provider's discovery.mode" },
+  MIMI_ERR_DISCOVERY_SERVICE_DISABLED: { category: "not_found", status: 404, message: "this provider runs no discovery service (discovery.service.enabled is false)" },
+  MIMI_ERR_DISCOVERY_MAPPING_INVALID: { category: "validation", status: 400, message: "discovery mapping is malformed, expired, or its signature does not verify" },
+  MIMI_ERR_DISCOVERY_NOT_AUTHORITATIVE: { category: "peer", status: 403, message: "a provider may sign, publish and remove mappings only for its own users" },
+  MIMI_ERR_DISCOVERY_BAD_KEY: { category: "peer", status: 502, message: "the provider's discovery signing key is missing or invalid" },
+  MIMI_ERR_DISCOVERY_TOO_MANY_MAPPINGS: { category: "policy", status: 409, message: "too many discovery mappings" },
+  MIMI_ERR_DISCOVERY_CONSENT_UNAVAILABLE: { category: "internal", status: 501, message: "the consent service is not available on this provider" },
+
+  // ---- consent (protocol-06 §5.7, digest §4; src/consent/) -----------------------------------
+  MIMI_ERR_CONSENT_REQUIRED: { category: "consent", status: 403, message: "the target's provider requires consent first: no consent covers this requester (or this room); ask with a consent request" },
+  MIMI_ERR_CONSENT_SCOPE_MISMATCH: { category: "peer", status: 403, message: "the ConsentEntry names a target outside this provider or a requester outside the sending provider" },
+  MIMI_ERR_CONSENT_NOT_FOUND: { category: "not_found", status: 404, message: "no such consent request" },
+  MIMI_ERR_CONSENT_OVERRIDE_DISABLED: { category: "policy", status: 403, message: "this provider does not let users choose their own pre-consent policy (consent.userOverride is false)" },
+  MIMI_ERR_CONSENT_INVALID: { category: "validation", status: 400, message: "bad consent request" },
+
+  // ---- xmpp adapter (adapters/xmpp, issue 5) ----------------------------------------------------
+  MIMI_ERR_XMPP_BAD_ADDRESS: { category: "validation", status: 400, message: "not an address the XMPP adapter can show (a local user, a ghost or a room JID)" },
+  MIMI_ERR_XMPP_UNKNOWN_ROOM: { category: "not_found", status: 404, message: "the XMPP adapter has no room for this portal" },
+  MIMI_ERR_XMPP_BAD_STANZA: { category: "validation", status: 400, message: "malformed or unacceptable XMPP stanza" },
+  MIMI_ERR_XMPP_NOT_CONNECTED: { category: "peer", status: 503, message: "the XMPP component is not connected" },
+  MIMI_ERR_XMPP_AUTH_FAILED: { category: "config", status: 500, message: "the XMPP server refused the component secret (XEP-0114 handshake)" },
+  MIMI_ERR_XMPP_TIMEOUT: { category: "peer", status: 504, message: "the XMPP server did not answer in time" },
+  MIMI_ERR_XMPP_STANZA_ERROR: { category: "peer", status: 502, message: "the XMPP server answered with a stanza error" },
+
   // ---- command line and HTTP ----------------------------------------------------------------
   MIMI_ERR_CLI_USAGE: { category: "usage", status: 400, message: "wrong command-line use" },
   MIMI_ERR_FILE_NOT_FOUND: { category: "not_found", status: 404, message: "file not found" },

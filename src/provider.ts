@@ -9,6 +9,7 @@ import { wrapError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { openStore, type Store } from "./storage/index.ts";
 import { buildClientApi } from "./client-api/server.ts";
+import { discoveryPeerRoutes } from "./discovery/index.ts";
 import { createServices, type Services } from "./services.ts";
 import { buildHttpServer } from "./transport/httpServer.ts";
 import { protocolHandlers } from "./transport/protocolRoutes.ts";
@@ -69,6 +70,10 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       peerClient,
       // The hub's signing key sits beside the store (mode 0600); a memory store keeps it in memory.
       hubKeyFile: config.storage.kind === "level" ? join(dataDir, "keys", "hub-signature.json") : undefined,
+      consentConfig: config.consent,
+      // MIMI-DISC-11: so does the discovery signing key.
+      discovery: config.discovery,
+      discoveryKeyFile: config.storage.kind === "level" ? join(dataDir, "keys", "discovery-signature.json") : undefined,
     });
   } catch (err) {
     await peerClient.close();
@@ -87,6 +92,7 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       tls,
       requirePeerAuthentication: true,
       protocol: protocolHandlers(services),
+      peerRoutes: discoveryPeerRoutes(services.discovery),
       health: {
         check: async () =>
           store.isOpen

@@ -5,6 +5,9 @@
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Accounts } from "./accounts/accounts.ts";
+import { ConsentService, type ConsentConfig } from "./consent/index.ts";
+import { defaultConfig } from "./config/index.ts";
+import { DiscoveryService, type DiscoverySettings } from "./discovery/index.ts";
 import { MimiError } from "./errors.ts";
 import { Outbox } from "./fanout/outbox.ts";
 import { Follower } from "./follower/follower.ts";
@@ -26,6 +29,12 @@ export interface ServicesOptions {
   /** Where the hub's signing key lives (mode 0600); undefined keeps it in memory (memory store). */
   hubKeyFile?: string | undefined;
   consent?: ConsentGate;
+  /** The `consent` configuration section (defaults when absent: consent not enforced). */
+  consentConfig?: ConsentConfig;
+  /** The `discovery` configuration section (defaults when absent). */
+  discovery?: DiscoverySettings;
+  /** Where the discovery signing key lives (mode 0600); undefined keeps it in memory. */
+  discoveryKeyFile?: string | undefined;
 }
 
 export interface Services {
@@ -40,6 +49,10 @@ export interface Services {
   readonly follower: Follower;
   readonly hubSender: MlsExternalSender;
   readonly hubIdentity: HubIdentity;
+  /** Consent: requests, grants, enforcement, quarantine (src/consent/). */
+  readonly consent: ConsentService;
+  /** Profiles, identifierQuery and the SII → SSI discovery service (src/discovery/). */
+  readonly discovery: DiscoveryService;
   stop(): Promise<void>;
 }
 
@@ -73,7 +86,8 @@ async function hubSenderFor(domain: string, keyFile: string | undefined): Promis
 export async function createServices(o: ServicesOptions): Promise<Services> {
   const accounts = new Accounts(o.store, o.domain);
   const keyPackages = new KeyPackageStore(o.store, o.domain);
-  const keyMaterial = new KeyMaterialService({ domain: o.domain, accounts, keyPackages, logger: o.logger, ...(o.consent ? { consent: o.consent } : {}) });
+  const consent = new ConsentService({ domain: o.domain, store: o.store, config: o.consentConfig ?? defaultConfig().consent, logger: o.logger, peerClient: o.peerClient, accounts, keyPackages });
+  const keyMaterial = new KeyMaterialService({ domain: o.domain, accounts, keyPackages, logger: o.logger, consent: o.consent ?? consent.gate() });
   const inbox = new Inbox(o.store);
   const outbox = new Outbox({ store: o.store, logger: o.logger, peerClient: o.peerClient });
   const hubSender = await hubSenderFor(o.domain, o.hubKeyFile);
@@ -94,7 +108,7 @@ export async function createServices(o: ServicesOptions): Promise<Services> {
       const keys: string[] = [];
       for (const t of targets) {
         if (t.provider === o.domain) {
-          keys.push(...(await late.follower!.lockKeys(roomId)));
+          keys.push(...(await late.follower!.lockKeys(roomId, t.messages)));
           keys.push(...Inbox.lockKeys(await late.follower!.welcomeUsers(t.messages)));
         } else keys.push(Outbox.lockKey(t.provider));
       }
@@ -134,6 +148,7 @@ export async function createServices(o: ServicesOptions): Promise<Services> {
     identity,
     fanout,
     keyMaterialForTarget: (target, body) => late.follower!.forwardKeyMaterial(target, body),
+    consent: consent.hubCheck(),
   });
   const follower = new Follower({
     domain: o.domain,
@@ -144,8 +159,12 @@ export async function createServices(o: ServicesOptions): Promise<Services> {
     peerClient: o.peerClient,
     hub,
     localKeyMaterial: (body) => keyMaterial.answer(body),
+    deliveryGate: consent.deliveryGate(),
   });
   late.follower = follower;
+  consent.attachFollower(follower);
+  consent.start();
+  const discovery = await DiscoveryService.create({ domain: o.domain, store: o.store, accounts, peerClient: o.peerClient, logger: o.logger, settings: o.discovery ?? defaultConfig().discovery, keyFile: o.discoveryKeyFile });
   await outbox.resume();
   return {
     domain: o.domain,
@@ -159,6 +178,11 @@ export async function createServices(o: ServicesOptions): Promise<Services> {
     follower,
     hubSender,
     hubIdentity: identity,
-    stop: () => outbox.stop(),
+    consent,
+    discovery,
+    stop: async () => {
+      await consent.stop();
+      await outbox.stop();
+    },
   };
 }

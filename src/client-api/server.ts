@@ -13,6 +13,8 @@ import type { RoomKind } from "../policy/index.ts";
 import { Protocol, SubmitMessageRequest } from "../protocol/index.ts";
 import type { UserRecord } from "../accounts/accounts.ts";
 import type { Services } from "../services.ts";
+import { discoveryRoutes } from "./discoveryRoutes.ts";
+import { consentRoutes } from "./consentRoutes.ts";
 
 export interface ClientApiOptions {
   services: Services;
@@ -288,6 +290,8 @@ export async function buildClientApi(o: ClientApiOptions): Promise<FastifyInstan
     return events.map(toJson);
   });
 
+  await app.register(discoveryRoutes(s)); // profiles, mappings, search, discover, connect (docs/CLIENT-API.md "Discovery")
+  await app.register(consentRoutes(s)); // request, cancel, grant, revoke, list, policy (docs/CLIENT-API.md "Consent")
   await app.ready();
   return app;
 }

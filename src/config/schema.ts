@@ -70,6 +70,128 @@ export const LogLevel = Type.Union(
   { default: "info" },
 );
 
+// discovery (issue 4): protocol-06 §5.8 identifierQuery and the SII → SSI discovery service
+// (docs/CONSENT-DISCOVERY.md). Rate limits are token buckets: `burst` requests at once, refilled at
+// `perMinute`.
+const RateLimit = (burst: number, perMinute: number) =>
+  Type.Object(
+    {
+      burst: Type.Integer({ minimum: 1, maximum: 1000000, default: burst }),
+      perMinute: Type.Integer({ minimum: 1, maximum: 60000000, default: perMinute }),
+    },
+    { additionalProperties: false, default: {} },
+  );
+
+export const DiscoverySchema = Type.Object(
+  {
+    // The seed's three discovery options: ssiOnly (SII inputs refused), separate (resolve, then
+    // the user sends consent requests), integrated (one call resolves and requests consent).
+    mode: Type.Union([Type.Literal("ssiOnly"), Type.Literal("separate"), Type.Literal("integrated")], { default: "separate" }),
+    // Searchability of users who never chose: name, handle (only an exact handle search finds
+    // them) or none.
+    defaultSearchability: Type.Union([Type.Literal("name"), Type.Literal("handle"), Type.Literal("none")], { default: "handle" }),
+    identifierQuery: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        maxResults: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+        minSubstringLength: Type.Integer({ minimum: 1, maximum: 64, default: 3 }),
+        maxElements: Type.Integer({ minimum: 1, maximum: 32, default: 8 }),
+        // Every answer to a peer takes at least this long, so that its timing says nothing about
+        // which users exist (0: answer as soon as computed).
+        minAnswerMs: Type.Integer({ minimum: 0, maximum: 5000, default: 20 }),
+        peerRateLimit: RateLimit(60, 120),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    service: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false }),
+        maxMappingsPerSii: Type.Integer({ minimum: 1, maximum: 1000, default: 32 }),
+        peerRateLimit: RateLimit(60, 120),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    providers: Type.Array(DomainName(), { default: [], uniqueItems: true, maxItems: 32 }),
+    mappingTtlDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+    maxMappingsPerUser: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
+    userRateLimit: RateLimit(20, 60),
+    keyCacheTtlMs: Type.Integer({ minimum: 0, maximum: 86400000, default: 3600000 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+// consent (issue 4, protocol-06 §5.7, digest §4; docs/CONSENT-DISCOVERY.md "Consent"): the seed's
+// Question 3 as `preConsent` (none, the default: nothing before consent; keypackages;
+// quarantine; off: consent not enforced, for closed test networks and demos), per provider with a per-user override, implicit consent (off by default),
+// KeyPackage-exhaustion protection and quarantine caps. Rate limits are token buckets: `burst`
+// claims at once, refilled at `perMinute`.
+const ConsentRateLimit = (burst: number, perMinute: number) =>
+  Type.Object(
+    {
+      burst: Type.Integer({ minimum: 1, maximum: 1000000, default: burst }),
+      perMinute: Type.Integer({ minimum: 1, maximum: 60000000, default: perMinute }),
+    },
+    { additionalProperties: false, default: {} },
+  );
+const ConsentCaps = (messages: number, bytes: number) =>
+  Type.Object(
+    {
+      messages: Type.Integer({ minimum: 1, maximum: 10000000, default: messages }),
+      bytes: Type.Integer({ minimum: 1024, maximum: 1073741824, default: bytes }),
+    },
+    { additionalProperties: false, default: {} },
+  );
+export const QUARANTINE_PREVIEW_FIELDS = ["requester", "room", "count", "bytes", "firstAt", "lastAt", "dropped"] as const;
+
+export const ConsentSchema = Type.Object(
+  {
+    preConsent: Type.Union([Type.Literal("off"), Type.Literal("none"), Type.Literal("keypackages"), Type.Literal("quarantine")], { default: "none" }),
+    userOverride: Type.Boolean({ default: true }),
+    implicit: Type.Object(
+      {
+        sameProvider: Type.Boolean({ default: false }),
+        domains: Type.Array(DomainName(), { default: [], uniqueItems: true, maxItems: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    requestTtlSeconds: Type.Integer({ minimum: 1, maximum: 315360000, default: 2592000 }),
+    grantTtlSeconds: Type.Integer({ minimum: 0, maximum: 315360000, default: 0 }),
+    announceRevocations: Type.Boolean({ default: false }),
+    maxPendingPerRequester: Type.Integer({ minimum: 1, maximum: 100000, default: 20 }),
+    maxPendingPerTarget: Type.Integer({ minimum: 1, maximum: 1000000, default: 500 }),
+    sweepIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
+    keyPackages: Type.Object(
+      {
+        perRequester: ConsentRateLimit(3, 1),
+        perProvider: ConsentRateLimit(30, 10),
+        targetBudget: Type.Object(
+          {
+            claims: Type.Integer({ minimum: 0, maximum: 1000000, default: 10 }),
+            periodSeconds: Type.Integer({ minimum: 1, maximum: 31536000, default: 86400 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        reserve: Type.Integer({ minimum: 0, maximum: 1000, default: 2 }),
+        lastResort: Type.Union([Type.Literal("consented"), Type.Literal("always"), Type.Literal("never")], { default: "consented" }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    quarantine: Type.Object(
+      {
+        perRequester: ConsentCaps(100, 1048576),
+        perTarget: ConsentCaps(1000, 16777216),
+        maxAgeSeconds: Type.Integer({ minimum: 1, maximum: 31536000, default: 604800 }),
+        preview: Type.Array(Type.Union(QUARANTINE_PREVIEW_FIELDS.map((f) => Type.Literal(f))), {
+          default: [...QUARANTINE_PREVIEW_FIELDS],
+          uniqueItems: true,
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = Type.Object(
   {
     provider: Type.Object(
@@ -134,6 +256,8 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    discovery: DiscoverySchema,
+    consent: ConsentSchema,
   },
   { additionalProperties: false },
 );

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { MimiClient, openClientStore } from "../client-api/sdk/index.ts";
 import type { MessageEvent } from "../client-api/sdk/events.ts";
 import { isMimiError } from "../errors.ts";
+import { runConsentPhase, type ConsentDemoResult, type DemoConsentPolicy } from "./consentDemo.ts";
 import { startProcessNetwork, type ProcessNetwork } from "./processNetwork.ts";
 import { scanForPlaintext } from "./plaintextScan.ts";
 
@@ -21,6 +22,8 @@ export interface DemoOptions {
   keep?: boolean;
   /** How long to wait for deliveries before giving up. */
   deliveryTimeoutMs?: number;
+  /** b.example and c.example enforce this pre-consent policy; a consent phase runs first (consentDemo.ts). */
+  consentPolicy?: DemoConsentPolicy;
 }
 
 export interface DemoResult {
@@ -37,6 +40,8 @@ export interface DemoResult {
   transcript: string[];
   durationMs: number;
   dir?: string;
+  /** With consentPolicy: what the targets' providers held, showed, delivered and dropped. */
+  consent?: ConsentDemoResult;
 }
 
 interface Member {
@@ -65,8 +70,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const sent = new Map<string, { text: string; from: string; to: Set<string> }>();
   let roomId = "";
   try {
-    say(`starting three providers (${DOMAINS.join(", ")}) as separate processes with a fresh test CA and mutual TLS`);
-    network = await startProcessNetwork({ domains: DOMAINS, dir, logLevel: "info" });
+    say(
+      `starting three providers (${DOMAINS.join(", ")}) as separate processes with a fresh test CA and mutual TLS` +
+        (options.consentPolicy === undefined ? " (consent not enforced; --consent-policy runs a consent phase first)" : `; b.example and c.example enforce consent policy ${options.consentPolicy}`),
+    );
+    const policy = options.consentPolicy;
+    network = await startProcessNetwork({
+      domains: DOMAINS,
+      dir,
+      logLevel: "info",
+      ...(policy === undefined ? {} : { extraConfig: (d: string) => (d === "a.example" ? {} : { consent: { preConsent: policy } }) }),
+    });
     const net = network;
     const url = (d: string) => net.providers[d]!.clientApiUrl;
 
@@ -94,6 +108,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const bob = await member("bob", "b.example", "bob@b", bobAccount.token);
     const carol = await member("carol", "c.example", "carol@c");
     say("registered alice on a.example, bob on b.example, carol on c.example (each client keeps its own MLS keys)");
+    const consent =
+      policy === undefined
+        ? undefined
+        : await runConsentPhase(
+            policy,
+            { client: alice.client, uri: "mimi://a.example/u/alice" },
+            { client: bob.client, uri: "mimi://b.example/u/bob" },
+            { client: carol.client, uri: "mimi://c.example/u/carol" },
+            say,
+            options.deliveryTimeoutMs ?? 60_000,
+          );
+    for (const problem of consent?.problems ?? []) unexpected.push(`consent: ${problem}`);
 
     roomId = await alice.client.createRoom("group", { name: "Clubhouse" });
     say(`alice created the group room ${roomId}; a.example is its hub`);
@@ -193,6 +219,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       transcript,
       durationMs: Date.now() - started,
       ...(options.keep ? { dir } : {}),
+      ...(consent === undefined ? {} : { consent }),
     };
     result.ok = result.messagesDelivered === result.messagesSent && duplicates === 0 && !result.plaintextFoundAtHub && rejected.length === 2 && unexpected.length === 0;
     return result;

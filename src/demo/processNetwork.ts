@@ -188,6 +188,9 @@ export async function startProcessNetwork(o: ProcessNetworkOptions): Promise<Pro
       clientApi: { host: "127.0.0.1", port: p.client, registration: o.registration ?? "open" },
       storage: o.storage === "memory" ? { kind: "memory" } : { kind: "level", dataDir },
       logging: { level: o.logLevel ?? "info" },
+      // Consent is not enforced in these networks unless `extraConfig` says so (the product
+      // default is `none`); the demo's --consent-policy and the consent tests set it.
+      consent: { preConsent: "off" },
       ...(o.extraConfig?.(domain) ?? {}),
     };
     const configPath = join(o.dir, `${domain}.yaml`);

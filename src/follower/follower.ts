@@ -12,6 +12,11 @@
 // the participant list (it lives in the encrypted group state and changes by index), so this
 // subscription is the follower's view; the hub stops fanning out to us when we have no
 // participants left, and a client that was removed unsubscribes itself.
+//
+// Consent (protocol-06 §5.7, src/consent/): an optional DeliveryGate decides for each Welcome to a
+// local user whether it is delivered, held until the user consents (pre-consent policies
+// keypackages and quarantine) or dropped; the room's later events for such a pending user are
+// held (or dropped) by the gate too, in the same batch as everything else (MIMI-PROTO-CONSENT-20).
 import { createHash } from "node:crypto";
 import { decodeExact, encode } from "../codec/index.ts";
 import { MimiError } from "../errors.ts";
@@ -25,11 +30,44 @@ import type { KeyPackageStore } from "../keymaterial/keyPackageStore.ts";
 import { cborCodec, type BatchOp, type Store, type TypedNamespace } from "../storage/index.ts";
 import type { PeerClient } from "../transport/peerClient.ts";
 import type { MimiEndpointName } from "../protocol/directory.ts";
+import type { FanoutKind } from "../protocol/fanout.ts";
 
 export interface FollowerRoom {
   roomId: string;
   hub: string;
   users: string[];
+}
+
+/** A Welcome held for a local user until consent: who claimed the KeyPackage, under which policy. */
+export interface WelcomeHold {
+  readonly requester: string;
+  readonly policy: "keypackages" | "quarantine";
+}
+
+/** One event for a local user whose delivery of the room waits for consent. */
+export interface PendingDelivery {
+  /** The local user's name. */
+  readonly user: string;
+  readonly event: NewInboxEvent;
+  readonly kind: FanoutKind;
+  /** Bytes of the FanoutMessage. */
+  readonly size: number;
+  /** For the Welcome that starts a hold. */
+  readonly hold?: WelcomeHold;
+}
+
+/**
+ * The consent layer's say in delivery (src/consent/quarantine.ts). Its methods run with the
+ * room's follower lock and `lockKey` held; `lockKey` sorts after the follower and inbox keys.
+ */
+export interface DeliveryGate {
+  readonly lockKey: string;
+  /** Local users (names) whose delivery of the room is held until they consent. */
+  pendingUsers(roomId: string): Promise<string[]>;
+  /** A Welcome for a local user's KeyPackages: delivered, held until consent, or dropped. */
+  welcome(user: string, roomId: string, keyPackageRefs: readonly Uint8Array[], now: number): Promise<{ action: "deliver" | "drop" } | { action: "hold"; hold: WelcomeHold }>;
+  /** Batch ops that hold these events, in order, for pending users (caps applied). */
+  holdOps(roomId: string, items: readonly PendingDelivery[], now: number): Promise<BatchOp[]>;
 }
 
 /** What the follower calls on this provider's own hub (rooms hosted here). */
@@ -51,6 +89,8 @@ export interface FollowerOptions {
   hub: LocalHub;
   /** Answers keyMaterial for our own users (target provider role). */
   localKeyMaterial(body: Uint8Array): Promise<Uint8Array>;
+  /** Consent: holds or drops deliveries to users who have not consented (absent: deliver all). */
+  deliveryGate?: DeliveryGate;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -159,8 +199,15 @@ export class Follower {
     const room = (await this.room(roomId)) ?? { roomId, hub: providerOf(roomId), users: [] };
     const entries: { user: string; event: NewInboxEvent }[] = [];
     let users = [...room.users];
+    const gate = this.#o.deliveryGate;
+    // MIMI-PROTO-CONSENT-20: users whose delivery of this room waits for consent.
+    const pending = new Set(gate === undefined ? [] : (await gate.pendingUsers(roomId)).filter((u) => !users.includes(u)));
+    const held: PendingDelivery[] = [];
     for (const m of messages) {
       const fanout = encode(FanoutMessage, m);
+      if (m.kind !== "welcome") {
+        for (const user of pending) held.push({ user, event: { type: "fanout", roomId, timestamp: Number(m.timestamp), fanout }, kind: m.kind, size: fanout.length });
+      }
       if (m.kind === "welcome") {
         // MIMI-PROTO-FANOUT-22: a Welcome goes to the local users whose KeyPackages it names.
         const refs = welcomeKeyPackageRefs(mlsMessageToWelcome(m.message).bytes);
@@ -172,7 +219,16 @@ export class Follower {
           byUser.set(name, [...(byUser.get(name) ?? []), ref]);
         }
         for (const [user, keyPackageRefs] of byUser) {
-          entries.push({ user, event: { type: "welcome", roomId, timestamp: Number(m.timestamp), fanout, keyPackageRefs } });
+          const event: NewInboxEvent = { type: "welcome", roomId, timestamp: Number(m.timestamp), fanout, keyPackageRefs };
+          const decision = gate === undefined || users.includes(user) ? { action: "deliver" as const } : await gate.welcome(user, roomId, keyPackageRefs, now);
+          if (decision.action === "hold") {
+            held.push({ user, event, kind: "welcome", size: fanout.length, hold: decision.hold });
+            pending.add(user);
+            continue;
+          }
+          if (decision.action === "drop") continue;
+          pending.delete(user);
+          entries.push({ user, event });
           if (!users.includes(user)) users = [...users, user];
         }
       } else {
@@ -181,13 +237,52 @@ export class Follower {
     }
     const ops = await this.#o.inbox.appendOps(entries);
     if (users.length !== room.users.length) ops.push(this.#rooms.putOp(`follower/${roomId}`, { ...room, users }));
+    if (gate !== undefined && held.length > 0) ops.push(...(await gate.holdOps(roomId, held, now)));
     return { ops, users: [...new Set(entries.map((e) => e.user))] };
   }
 
+  /** The consent gate's lock key, when a delivery of these messages to the room may hold events. */
+  async #gateLockKeys(roomId: string, messages: readonly FanoutMessage[]): Promise<string[]> {
+    const gate = this.#o.deliveryGate;
+    if (gate === undefined) return [];
+    if (messages.some((m) => m.kind === "welcome") || (await gate.pendingUsers(roomId)).length > 0) return [gate.lockKey];
+    return [];
+  }
+
   /** The users a delivery to `roomId` may append to (for locking before building ops). */
-  async lockKeys(roomId: string): Promise<string[]> {
+  async lockKeys(roomId: string, messages: readonly FanoutMessage[] = []): Promise<string[]> {
     const room = await this.room(roomId);
-    return [`follower:${roomId}`, ...Inbox.lockKeys(room?.users ?? [])];
+    return [`follower:${roomId}`, ...Inbox.lockKeys(room?.users ?? []), ...(await this.#gateLockKeys(roomId, messages))];
+  }
+
+  /**
+   * Runs `fn` with the room's follower lock and then the consent gate's lock held (the order every
+   * delivery takes them in), e.g. to drop held events.
+   */
+  async withDeliveryLock<T>(roomId: string, fn: () => Promise<T>): Promise<T> {
+    const gate = this.#o.deliveryGate;
+    return this.#o.store.withLock(`follower:${roomId}`, () => (gate === undefined ? fn() : this.#o.store.withLock(gate.lockKey, fn)));
+  }
+
+  /**
+   * Consent granted (MIMI-PROTO-CONSENT-21): appends a user's held events of a room to its inbox,
+   * in their order, subscribes the user to the room, and writes `take().ops` (the release of the
+   * hold) in the same batch. Returns how many events were delivered.
+   */
+  async deliverHeld(roomId: string, user: string, take: () => Promise<{ events: NewInboxEvent[]; ops: BatchOp[] }>): Promise<number> {
+    const gate = this.#o.deliveryGate;
+    return this.#o.store.withLock(`follower:${roomId}`, () =>
+      this.#o.store.withLock([...Inbox.lockKeys([user]), ...(gate === undefined ? [] : [gate.lockKey])], async () => {
+        const { events, ops } = await take();
+        if (events.length === 0 && ops.length === 0) return 0;
+        const room = (await this.room(roomId)) ?? { roomId, hub: providerOf(roomId), users: [] };
+        const append = await this.#o.inbox.appendOps(events.map((event) => ({ user, event })));
+        const subscribe = room.users.includes(user) || events.length === 0 ? [] : [this.#rooms.putOp(`follower/${roomId}`, { ...room, users: [...room.users, user] })];
+        await this.#o.store.batch([...ops, ...append, ...subscribe]);
+        if (events.length > 0) this.#o.inbox.notify([user]);
+        return events.length;
+      }),
+    );
   }
 
   /**
@@ -221,12 +316,16 @@ export class Follower {
         markers.push(this.#inbound.putOp(key, now));
       }
       const room = await this.room(roomId);
-      const lockUsers = Inbox.lockKeys([...(room?.users ?? []), ...(await this.#welcomeUsers(fresh, now))]);
-      await this.#o.store.withLock(lockUsers, async () => {
+      const lockUsers = [...Inbox.lockKeys([...(room?.users ?? []), ...(await this.#welcomeUsers(fresh, now))]), ...(await this.#gateLockKeys(roomId, fresh))];
+      const deliver = async () => {
         const { ops, users } = await this.#deliveryOps(roomId, fresh, now);
         await this.#o.store.batch([...markers, ...ops]);
         this.#o.inbox.notify(users);
-      });
+      };
+      // Nobody here receives the room (e.g. its participant here has not consented, or left):
+      // no inbox to lock, but the notify is still acknowledged (and deduplicated).
+      if (lockUsers.length === 0) await deliver();
+      else await this.#o.store.withLock(lockUsers, deliver);
     });
   }
 

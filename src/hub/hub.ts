@@ -93,7 +93,19 @@ export interface HubDeps {
   fanout: FanoutPort;
   /** Answers keyMaterial as the target provider (local users), or relays it to the target's provider. */
   keyMaterialForTarget(targetUser: string, request: Uint8Array, from: string): Promise<Uint8Array>;
+  /** Consent for participant-list additions (src/consent/); absent: every addition is allowed. */
+  consent?: HubConsentCheck;
   now?: () => number;
+}
+
+/**
+ * What the hub asks the consent layer when a commit adds a participant whose Adds do not use
+ * KeyPackages claimed through this hub for this room (MIMI-PROTO-CONSENT-15): whether this
+ * provider itself knows that `target` consents to be added by `requester` (a grant in its consent
+ * store, incoming or outgoing; implicit consent; or consent not enforced for a local target).
+ */
+export interface HubConsentCheck {
+  admitsAdd(requester: string, target: string, roomId: string): Promise<boolean>;
 }
 
 /** One provider and what it must receive. */
@@ -506,6 +518,11 @@ export class Hub {
         welcomeTargets.set(provider, [...(welcomeTargets.get(provider) ?? []), add.keyPackageRef]);
       }
     }
+    const refused = await this.#consentRefusal(record.roomId, committer, view.list, afterView.list, adds);
+    if (refused !== undefined) {
+      this.#log.info({ roomId: record.roomId, committer, target: refused }, "participant addition refused: no consent");
+      return updateResponse(UpdateResponseCode.notAllowed, {}, `MIMI-PROTO-CONSENT-15: ${refused} has not consented (through its provider) to be added by ${committer}`);
+    }
     const timestamp = this.#now();
     const beforeDomains = domainsOf(view.list);
     const afterDomains = domainsOf(afterView.list);
@@ -530,6 +547,42 @@ export class Hub {
     this.#views.set(record.roomId, afterView);
     this.#log.info({ roomId: record.roomId, epoch: next.epoch, committer, proposals: inspection.proposals.length }, "commit accepted");
     return res;
+  }
+
+  /**
+   * MIMI-PROTO-CONSENT-15 (protocol-06 §5.7: "the hub also refuses a participant-list add for a
+   * target whose provider has not granted consent"): every participant the commit adds (other
+   * than the committer) must be covered, either
+   *  (a) by Adds for that user whose KeyPackages were all claimed through this hub for this room
+   *      with a success answer of the target's provider (which answers success only once its
+   *      consent gate admitted the requester: consent, implicit consent, or its pre-consent policy;
+   *      the hub records KeyPackageRef → provider and room from that answer), or
+   *  (b) by this provider's own knowledge (HubConsentCheck: a grant in its consent store, implicit
+   *      consent, consent not enforced for a local target).
+   * Returns the first user that is not covered.
+   */
+  async #consentRefusal(roomId: string, committer: string, before: ParticipantListData, after: ParticipantListData, adds: readonly (ProposalSummary & { type: "add" })[]): Promise<string | undefined> {
+    const check = this.#d.consent;
+    if (check === undefined) return undefined;
+    const had = new Set(before.participants.map((p) => p.user));
+    const added = [...new Set(after.participants.map((p) => p.user))].filter((u) => !had.has(u) && u !== committer);
+    for (const user of added) {
+      const mine = adds.filter((a) => a.userUri === user);
+      let viaHub = mine.length > 0;
+      for (const add of mine) {
+        const route = await this.#hubRouteRecord(add.keyPackageRef);
+        if (route === undefined || route.provider !== providerOf(user) || (route.roomId !== undefined && route.roomId !== roomId)) viaHub = false;
+      }
+      if (viaHub) continue;
+      if (await check.admitsAdd(committer, user, roomId)) continue;
+      return user;
+    }
+    return undefined;
+  }
+
+  async #hubRouteRecord(ref: Uint8Array): Promise<{ provider: string; roomId?: string } | undefined> {
+    const route = await this.#d.store.namespace("routes").typed(cborCodec<{ provider: string; roomId?: string; expiresAt: number }>()).get(`hub/${hex(ref)}`);
+    return route !== undefined && route.expiresAt > this.#now() ? route : undefined;
   }
 
   async #hubRoute(ref: Uint8Array): Promise<string | undefined> {

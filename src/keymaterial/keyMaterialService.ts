@@ -1,7 +1,8 @@
 // keyMaterial as the TARGET provider (draft-ietf-mimi-protocol-06 §5.2): claims one KeyPackage
 // per client of a local user and answers with a KeyMaterialResponse. Consent is checked through
-// the ConsentGate (issue 4 brings the consent store; until then the gate admits every request,
-// which is documented in docs/CONFORMANCE.md).
+// the ConsentGate (protocol-06 §5.7: the target's provider enforces consent when it answers
+// keyMaterial); src/consent/ provides the real gate, `openConsentGate` admits everything (the
+// behaviour of `consent.preConsent: off`).
 import { encode, decodeExact } from "../codec/index.ts";
 import type { Accounts } from "../accounts/accounts.ts";
 import { providerOf, parseUserUri } from "../ids/index.ts";
@@ -15,13 +16,32 @@ import {
   type ClientKeyMaterial,
 } from "../protocol/index.ts";
 import { asKeyPackage } from "../mls/wire.ts";
-import type { KeyPackageStore } from "./keyPackageStore.ts";
+import type { ClaimedKeyPackage, KeyPackageStore } from "./keyPackageStore.ts";
+
+/**
+ * A claim the consent layer admits, with the terms it sets: whether last-resort KeyPackages may be
+ * handed out, how many ordinary KeyPackages of each client must stay (the reserve for consented
+ * contacts), and what to record once the claim is made (pre-consent claims: requester ↔ room ↔
+ * KeyPackageRef, for the quarantine of the Welcome that follows).
+ */
+export interface ClaimAdmission {
+  readonly kind: "admit";
+  readonly preConsent: boolean;
+  readonly allowLastResort: boolean;
+  readonly reserve: number;
+  claimed?(claimed: readonly ClaimedKeyPackage[]): Promise<void>;
+}
 
 /** The decision of the consent layer for one keyMaterial request. */
-export type ConsentDecision = "granted" | "noConsent" | "noConsentForThisRoom";
+export type ConsentDecision = "granted" | "noConsent" | "noConsentForThisRoom" | ClaimAdmission;
 
 export interface ConsentGate {
   keyMaterial(requester: string, target: string, roomId: string | undefined): Promise<ConsentDecision>;
+  /**
+   * The user code for a target this provider does not know: userUnknown, or noConsent so that an
+   * unknown user and one who declined look the same (MIMI-PROTO-CONSENT-08). Default userUnknown.
+   */
+  unknownTarget?(requester: string, target: string): "userUnknown" | "noConsent";
 }
 
 /** Admits everything: the behaviour before consent enforcement (issue 4). */
@@ -55,20 +75,30 @@ export class KeyMaterialService {
     const request = decodeExact(KeyMaterialRequest, body);
     const target = request.targetUser.uri;
     if (providerOf(target) !== this.#o.domain) return this.#respond(KeyMaterialUserCode.userUnknown, target);
+    const gate = this.#o.consent ?? openConsentGate;
     const { user } = parseUserUri(target);
     const account = await this.#o.accounts.getUser(user);
-    if (!account) return this.#respond(KeyMaterialUserCode.userUnknown, target);
+    if (!account) {
+      const code = gate.unknownTarget?.(request.requestingUser.uri, target) ?? "userUnknown";
+      return this.#respond(code === "noConsent" ? KeyMaterialUserCode.noConsent : KeyMaterialUserCode.userUnknown, target);
+    }
     const roomId = request.roomId.uri === "" ? undefined : request.roomId.uri;
-    const consent = await (this.#o.consent ?? openConsentGate).keyMaterial(request.requestingUser.uri, target, roomId);
-    if (consent !== "granted") {
+    const consent = await gate.keyMaterial(request.requestingUser.uri, target, roomId);
+    if (consent === "noConsent" || consent === "noConsentForThisRoom") {
       return this.#respond(consent === "noConsentForThisRoom" ? KeyMaterialUserCode.noConsentForThisRoom : KeyMaterialUserCode.noConsent, target);
     }
+    const terms = consent === "granted" ? undefined : consent;
     const devices = await this.#o.accounts.devices(user);
     const claimed = await this.#o.keyPackages.claim(
       user,
       devices.map((d) => d.clientUri),
-      { cipherSuites: request.acceptableCiphersuites, allowLastResort: this.#o.allowLastResort ?? true },
+      {
+        cipherSuites: request.acceptableCiphersuites,
+        allowLastResort: terms?.allowLastResort ?? this.#o.allowLastResort ?? true,
+        ...(terms === undefined ? {} : { reserve: terms.reserve }),
+      },
     );
+    await terms?.claimed?.(claimed);
     const clients: ClientKeyMaterial[] = claimed.map((c) =>
       c.keyPackage
         ? ({ clientStatus: KeyMaterialClientCode.success, clientUri: { uri: c.clientUri }, keyPackage: asKeyPackage(c.keyPackage) })

@@ -49,6 +49,8 @@ export interface ClaimedKeyPackage {
   keyPackage?: Uint8Array;
   /** The client has usable KeyPackages, but none of an acceptable cipher suite (nothingCompatible). */
   incompatible?: boolean;
+  /** Nothing was handed out because the client's remaining KeyPackages are reserved (ClaimOptions.reserve). */
+  reserved?: boolean;
   keyPackageRef?: Uint8Array;
   lastResort?: boolean;
 }
@@ -57,6 +59,12 @@ export interface ClaimOptions {
   cipherSuites: readonly number[];
   /** Whether a last-resort KeyPackage may be handed out when a client has no other. */
   allowLastResort: boolean;
+  /**
+   * Ordinary KeyPackages of each client this claim must leave in place (default 0). Consent
+   * (MIMI-PROTO-CONSENT-12): claims before consent never take a client's last N, so consented
+   * contacts always keep a usable KeyPackage path.
+   */
+  reserve?: number;
   now?: number;
 }
 
@@ -122,10 +130,13 @@ export class KeyPackageStore {
     return this.#store.withLock(`kp:${userName}`, async () => {
       const ops: BatchOp[] = [];
       const out: ClaimedKeyPackage[] = [];
+      const reserve = options.reserve ?? 0;
       for (const clientUri of clientUris) {
         let chosen: StoredKeyPackage | undefined;
         let lastResort: StoredKeyPackage | undefined;
         let otherSuites = false;
+        let reserved = false;
+        const ordinary: { key: string; value: StoredKeyPackage }[] = [];
         for await (const { key, value } of this.#kps.iterate({ prefix: `${userName}/${clientKey(clientUri)}/` })) {
           if (value.notAfter * 1000 <= now) {
             // MIMI-PROTO-KM-11: never return an expired KeyPackage; drop it.
@@ -140,13 +151,22 @@ export class KeyPackageStore {
             lastResort ??= value;
             continue;
           }
+          ordinary.push({ key, value });
+          // Without a reserve the first one will do (no need to count the others).
+          if (ordinary.length > reserve) break;
+        }
+        const first = ordinary[0];
+        if (first !== undefined && ordinary.length > reserve) {
           // MIMI-PROTO-KM-10: claimed once, removed in the same batch.
-          chosen = value;
-          ops.push(this.#kps.delOp(key));
-          break;
+          chosen = first.value;
+          ops.push(this.#kps.delOp(first.key));
+        } else if (first !== undefined) {
+          // MIMI-PROTO-CONSENT-12: the client's last `reserve` KeyPackages stay for consented contacts.
+          reserved = true;
         }
         if (chosen) out.push({ clientUri, keyPackage: chosen.keyPackage, keyPackageRef: chosen.ref, lastResort: false });
         else if (lastResort && options.allowLastResort) out.push({ clientUri, keyPackage: lastResort.keyPackage, keyPackageRef: lastResort.ref, lastResort: true });
+        else if (reserved) out.push({ clientUri, reserved: true });
         else out.push(otherSuites && !lastResort ? { clientUri, incompatible: true } : { clientUri });
       }
       if (ops.length) await this.#store.batch(ops);

@@ -50,6 +50,7 @@ export const DEFAULT_NAMESPACES: readonly string[] = [
   "inbox", // per-user ordered events for native clients, keyed `<user>/<seq>`
   "routes", // KeyPackageRef routing: hub → target provider, provider → local client
   "submissions", // hub: answers to accepted handshakes and messages, for idempotent retries
+  "discovery", // profiles and searchability, published and served SII → SSI mappings (issue 4)
 ];
 
 /** Namespace names: lowercase ASCII, so they are valid sublevel names and SQL-friendly. */

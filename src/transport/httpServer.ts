@@ -47,6 +47,8 @@ export interface HttpServerOptions {
   protocol?: ProtocolHandlers | undefined;
   /** Overrides how the plugin finds the client certificate (tests without sockets). */
   peerCertificate?: PeerAuthenticationOptions["peerCertificate"];
+  /** More routes in the peer-authenticated /v1/ context (our extensions, e.g. /v1/discovery/…). */
+  peerRoutes?: ((v1: FastifyInstance) => Promise<void>) | undefined;
 }
 
 /** One protocol request, after peer authentication: the path parameter, the raw body, the peer. */
@@ -122,6 +124,8 @@ export async function buildHttpServer(opts: HttpServerOptions): Promise<FastifyI
     const mimi = toMimiError(err);
     if (mimi.statusCode >= 500) req.log.error({ err }, "request failed");
     else req.log.info({ code: mimi.code }, "request rejected");
+    // A rate-limited answer (429) says when to come back (RFC 6585 §4, RFC 9110 §10.2.3).
+    if (typeof mimi.details?.["retryAfterSeconds"] === "number") void reply.header("retry-after", String(mimi.details["retryAfterSeconds"]));
     return reply.status(mimi.statusCode).send(mimi.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {
@@ -179,6 +183,7 @@ export async function buildHttpServer(opts: HttpServerOptions): Promise<FastifyI
         },
       });
     }
+    if (opts.peerRoutes !== undefined) await opts.peerRoutes(v1);
   });
 
   await app.ready();

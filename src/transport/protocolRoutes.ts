@@ -40,5 +40,26 @@ export function protocolHandlers(s: Services): ProtocolHandlers {
       // MIMI-PROTO-FANOUT-20: 201 only once stored (protocol-06 §5.5).
       return { status: 201 };
     },
+    // protocol-06 §5.7: POST /requestConsent/{targetDomain} (request, cancel) and
+    // POST /updateConsent/{requesterDomain} (grant, revoke), provider to provider directly; 201
+    // (also for unknown users and unmatched cancels: MIMI-PROTO-CONSENT-05, MIMI-PROTO-CONSENT-06).
+    requestConsent: async ({ param, body, peerDomain }) => {
+      if (param.toLowerCase() !== s.domain) throw new MimiError("MIMI_ERR_CONSENT_SCOPE_MISMATCH", `this provider is ${s.domain}, not ${param.slice(0, 255)}`);
+      await s.consent.onRequestConsent(body, peerDomain);
+      return { status: 201 };
+    },
+    updateConsent: async ({ param, body, peerDomain }) => {
+      if (param.toLowerCase() !== s.domain) throw new MimiError("MIMI_ERR_CONSENT_SCOPE_MISMATCH", `this provider is ${s.domain}, not ${param.slice(0, 255)}`);
+      await s.consent.onUpdateConsent(body, peerDomain);
+      return { status: 201 };
+    },
+    // protocol-06 §5.8: POST /identifierQuery/{domain}, local provider → target provider directly.
+    // MIMI-DISC-01..08: src/discovery/identifierQuery.ts (rate limit per peer, match semantics,
+    // searchability, uniform answers).
+    identifierQuery: async ({ param, body, peerDomain }) => {
+      // MIMI-DISC-CHOICE-09: {domain} is the target provider, i.e. this one.
+      if (param.toLowerCase() !== s.domain) throw new MimiError("MIMI_ERR_HTTP_BAD_REQUEST", `this provider is ${s.domain}, not ${param.slice(0, 255)}`);
+      return { status: 200, body: await s.discovery.identifierQuery.answerPeer(body, peerDomain) };
+    },
   };
 }

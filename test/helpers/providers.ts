@@ -20,7 +20,16 @@ export interface TestNetwork {
  * Starts one provider per domain. Each knows the others through a static peer map whose URLs
  * are filled in once every provider listens (ports are picked by the OS).
  */
-export async function startNetwork(domains: string[], opts: { storage?: "memory" | "level"; logLevel?: LevelWithSilent; registration?: "open" | "closed" } = {}): Promise<TestNetwork> {
+export async function startNetwork(
+  domains: string[],
+  opts: {
+    storage?: "memory" | "level";
+    logLevel?: LevelWithSilent;
+    registration?: "open" | "closed";
+    /** More configuration per provider (whole sections, e.g. `{ discovery: {…} }`), merged at the top level. */
+    extraConfig?: (domain: string) => Record<string, unknown>;
+  } = {},
+): Promise<TestNetwork> {
   const tmp = await tempDir("net");
   const certs = await makeDevCertificates(tmp.path, domains, { ips: ["127.0.0.1"] });
   const providers: Record<string, Provider> = {};
@@ -49,6 +58,10 @@ export async function startNetwork(domains: string[], opts: { storage?: "memory"
         clientApi: { port: 0, registration: opts.registration ?? "open", maxWaitMs: 5000 },
         storage: opts.storage === "level" ? { kind: "level", dataDir: join(tmp.path, `data-${domain}`) } : { kind: "memory" },
         logging: { level: opts.logLevel ?? "silent" },
+        // Test networks do not enforce consent unless a test says so (the product default is
+        // `none`): most tests are about rooms, not consent.
+        consent: { preConsent: "off" },
+        ...(opts.extraConfig?.(domain) ?? {}),
       });
       providers[domain] = await startProvider(config, createLogger({ level: opts.logLevel ?? "silent", base: { provider: domain } }));
     }

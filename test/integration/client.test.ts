@@ -26,6 +26,8 @@ function providerConfig(domain: string, extra: Record<string, unknown> = {}): Co
     server: { host: "127.0.0.1", port: 0 },
     storage: { kind: "memory" },
     clientApi: { port: 0, registration: "open", maxWaitMs: 2_000 },
+    // These tests are about rooms; consent is not enforced (the product default is `none`).
+    consent: { preConsent: "off" },
     ...extra,
   });
 }

@@ -12,6 +12,8 @@ import { MimiError } from "../../errors.ts";
 import { createLogger, silentLogger } from "../../log.ts";
 import type { Logger } from "../../log.ts";
 import type { CliIo } from "../io.ts";
+import { registerClientDiscoveryCommands } from "./clientDiscovery.ts";
+import { registerClientConsentCommands } from "./clientConsent.ts";
 
 const DEFAULT_STATE_DIR = ".mimi-client";
 const TOKEN_FILE = "token";
@@ -420,6 +422,10 @@ export function registerClientCommands(program: Command, io: CliIo): void {
         }
       });
     });
+
+  registerClientConsentCommands(client, io, { common, withClient, print }); // client consent … (clientConsent.ts)
+
+  registerClientDiscoveryCommands(client, io, { common, withClient, print }); // profile, search, discover, connect, mapping
 
   common(client.command("sync"))
     .description("process the events waiting on the provider now (they stay queued for listen)")

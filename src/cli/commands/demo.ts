@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { runDemo } from "../../demo/demo.ts";
 import type { CliIo } from "../io.ts";
 
@@ -12,9 +12,17 @@ export function registerDemoCommand(program: Command, io: CliIo): void {
     )
     .option("--json", "print one JSON object instead of the transcript")
     .option("--keep", "keep the temporary folder (configs, certificates, data, logs) and print its path")
-    .action(async (opts: { json?: boolean; keep?: boolean }) => {
+    .addOption(
+      new Option("--consent-policy <policy>", "b.example and c.example enforce this pre-consent policy; a consent phase runs first and the result gains a `consent` object").choices([
+        "none",
+        "keypackages",
+        "quarantine",
+      ]),
+    )
+    .action(async (opts: { json?: boolean; keep?: boolean; consentPolicy?: "none" | "keypackages" | "quarantine" }) => {
       const result = await runDemo({
         ...(opts.keep ? { keep: true } : {}),
+        ...(opts.consentPolicy === undefined ? {} : { consentPolicy: opts.consentPolicy }),
         ...(opts.json ? {} : { onLine: (line: string) => io.stdout.write(line + "\n") }),
       });
       if (opts.json) {

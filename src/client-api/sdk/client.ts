@@ -61,7 +61,11 @@ import { addedRole, resolveRole, roleName, roleOf } from "./roles.ts";
 import { ClientStateStore, openClientStore } from "./state.ts";
 import type { AccountRecord, MessageIndexEntry, RoomRecord, StateBatch, StoredKeyPackage } from "./state.ts";
 import { HttpTransport } from "./transport.ts";
+import { DiscoveryClient } from "./discovery.ts";
+import type { ConnectOptions, ConnectResult, DiscoverResult, DiscoveryInfo, Profile, ProfileChange, PublishedMapping, RemoveMappingResult, SearchElementInput, SearchResult, Searchability } from "./discovery.ts";
 import type { ClientTransport, RoomKind, ServerEvent } from "./transport.ts";
+import { ConsentApi, keyMaterialRefusal } from "./consent.ts";
+import type { ConsentList, ConsentRecordInfo, PreConsentPolicy } from "./consent.ts";
 import { Mutex, sha256Hex, sleep, toHex } from "./util.ts";
 import { basicCredentialIdentity, commitBundle, parseFanout, parseKeyMaterialResponse, parseSubmitResponse, parseUpdateResponse, proposalBundle } from "./wire.ts";
 
@@ -180,6 +184,8 @@ export class MimiClient {
   #dispatchWake: (() => void) | undefined;
   #hasNew = false;
   #replenishing: Promise<void> | undefined;
+  #discoveryClient: DiscoveryClient | undefined;
+  #consentClient: ConsentApi | undefined;
 
   constructor(options: MimiClientOptions) {
     this.#options = options;
@@ -514,19 +520,28 @@ export class MimiClient {
    * the Welcome, the GroupInfo and the ratchet tree. A user who is already a participant (e.g. in a
    * direct room) only gets its clients added.
    */
-  addUser(roomId: string, userUri: string, options: { readonly role?: number | string } = {}): Promise<void> {
+  addUser(roomId: string, userUri: string, options: { readonly role?: number | string; readonly grantedKeyPackages?: boolean } = {}): Promise<void> {
     return this.#addUsers(roomId, [userUri], options);
   }
 
-  async #addUsers(roomId: string, users: readonly string[], options: { readonly role?: number | string }): Promise<void> {
+  async #addUsers(roomId: string, users: readonly string[], options: { readonly role?: number | string; readonly grantedKeyPackages?: boolean }): Promise<void> {
     const { mls } = await this.#ready();
     for (const u of users) if (parseMimiUri(u).kind !== "user") throw new MimiError("MIMI_ERR_ID_WRONG_KIND", `${u} is not a user URI`);
     // KeyPackages are claimed once: a claimed KeyPackage is never handed out again (protocol-06 §5.2).
     const claimed: Uint8Array[] = [];
     for (const user of users) {
+      // KeyPackages a consent grant carried (protocol-06 §5.7) save the keyMaterial round trip; by
+      // default only with the SDK's own HTTP transport (docs/SDK.md "Consent").
+      if (options.grantedKeyPackages ?? this.#options.transport === undefined) {
+        const granted = await this.#consent.takeKeyPackages(user, roomId).catch(() => []);
+        if (granted.length > 0) {
+          claimed.push(...granted);
+          continue;
+        }
+      }
       const request = await signedKeyMaterialRequest(mls, { requestingUser: mls.identity.userUri, targetUser: user, roomId });
       const outcome = parseKeyMaterialResponse(await this.#transport.keyMaterial(roomId, request), user);
-      if (!outcome.ok) throw new MimiError("MIMI_ERR_SDK_NO_KEY_MATERIAL", `no KeyPackages for ${user}: ${outcome.userStatus}`, { details: { user, userStatus: outcome.userStatus } });
+      if (!outcome.ok) throw keyMaterialRefusal(user, roomId, outcome.userStatus);
       if (outcome.keyPackages.length === 0) throw new MimiError("MIMI_ERR_SDK_NO_KEY_MATERIAL", `no KeyPackages for ${user}: every client's key material is exhausted`, { details: { user } });
       claimed.push(...outcome.keyPackages.map((k) => k.keyPackage));
     }
@@ -1367,6 +1382,68 @@ export class MimiClient {
     } finally {
       this.#dispatching = false;
     }
+  }
+
+  // ---- discovery (docs/SDK.md "Discovery"; the calls are in discovery.ts) ----------------------------
+
+  get #discovery(): DiscoveryClient {
+    return (this.#discoveryClient ??= new DiscoveryClient({ apiUrl: this.#options.apiUrl, token: async () => this.#options.token ?? (await this.token()) }));
+  }
+  discoveryInfo(): Promise<DiscoveryInfo> {
+    return this.#discovery.info();
+  }
+  profile(): Promise<Profile> {
+    return this.#discovery.profile();
+  }
+  updateProfile(change: ProfileChange): Promise<Profile> {
+    return this.#discovery.updateProfile(change);
+  }
+  setSearchability(searchability: Searchability): Promise<Profile> {
+    return this.#discovery.setSearchability(searchability);
+  }
+  publishMapping(sii: string, tag?: string): Promise<PublishedMapping> {
+    return this.#discovery.publishMapping(sii, tag);
+  }
+  removeMapping(sii: string, tag?: string): Promise<RemoveMappingResult> {
+    return this.#discovery.removeMapping(sii, tag);
+  }
+  mappings(): Promise<PublishedMapping[]> {
+    return this.#discovery.mappings();
+  }
+  search(domain: string, elements: readonly SearchElementInput[]): Promise<SearchResult> {
+    return this.#discovery.search(domain, elements);
+  }
+  discover(identifier: string): Promise<DiscoverResult> {
+    return this.#discovery.discover(identifier);
+  }
+  connect(identifier: string, options?: ConnectOptions): Promise<ConnectResult> {
+    return this.#discovery.connect(identifier, options);
+  }
+
+  // ---- consent (docs/SDK.md "Consent"; the calls are in consent.ts) ----------------------------------
+
+  get #consent(): ConsentApi {
+    return (this.#consentClient ??= new ConsentApi({ apiUrl: this.#options.apiUrl, token: async () => this.#options.token ?? (await this.token()) }));
+  }
+  /** Asks `target` for consent (protocol-06 §5.7): connection-wide, or for `roomId`; `bilateral` also grants it back. */
+  consentRequest(target: string, options: { readonly roomId?: string; readonly bilateral?: boolean } = {}): Promise<{ record: ConsentRecordInfo; delivered: boolean }> {
+    return this.#consent.request(target, options);
+  }
+  consentCancel(target: string, options: { readonly roomId?: string } = {}): Promise<{ record: ConsentRecordInfo }> {
+    return this.#consent.cancel(target, options);
+  }
+  /** Grants `requester` consent (solicited or not), optionally with KeyPackages of this user's clients. */
+  consentGrant(requester: string, options: { readonly roomId?: string; readonly withKeyPackages?: boolean } = {}): Promise<{ record: ConsentRecordInfo; keyPackages: number; notified: boolean; released: number }> {
+    return this.#consent.grant(requester, options);
+  }
+  consentRevoke(requester: string, options: { readonly roomId?: string; readonly notify?: boolean } = {}): Promise<{ record: ConsentRecordInfo; notified: boolean; dropped: number }> {
+    return this.#consent.revoke(requester, options);
+  }
+  consentList(): Promise<ConsentList> {
+    return this.#consent.list();
+  }
+  setPreConsentPolicy(policy: PreConsentPolicy | "default"): Promise<{ effective: PreConsentPolicy; user: PreConsentPolicy | null }> {
+    return this.#consent.setPolicy(policy);
   }
 
   /** Stops the event loop and timers, ends iterators, and closes the state store if this client opened it. */

@@ -21,4 +21,8 @@ export { TEXT_MARKDOWN, TEXT_PLAIN, buildMessage, interpretMessage } from "./con
 export type { BuiltMessage, ContentContext, InterpretedMessage, MessageKind, MessageOperation } from "./content.ts";
 export { CLIENT_STATE_NAMESPACES, openClientStore } from "./state.ts";
 export { HttpTransport, roomPath } from "./transport.ts";
+export { ConsentApi, keyMaterialRefusal } from "./consent.ts";
+export type { ConsentList, ConsentRecordInfo, ConsentState, HeldInfo, PreConsentPolicy } from "./consent.ts";
 export type { ClientTransport, ProviderInfo, RoomKind, RoomSummary, RoomTemplate, ServerEvent } from "./transport.ts";
+export { DiscoveryClient } from "./discovery.ts";
+export type { ConnectOptions, DiscoveryClientOptions, DiscoveryInfo, RemoveMappingResult } from "./discovery.ts";
