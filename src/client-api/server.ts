@@ -3,15 +3,11 @@
 // provider certificates. The provider never holds client MLS keys; it stores and forwards
 // ciphertext, KeyPackages and public handshakes.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { encode, decodeExact } from "../codec/index.ts";
 import { MimiError, isMimiError } from "../errors.ts";
-import { parseMimiUri } from "../ids/index.ts";
+import type { InboxEvent } from "../inbox/inbox.ts";
 import type { Logger } from "../log.ts";
-import { cipherSuiteId, keyPackageSummary, verifyKeyPackageBytes } from "../mls/index.ts";
-import { asMlsMessage } from "../mls/wire.ts";
-import type { RoomKind } from "../policy/index.ts";
-import { Protocol, SubmitMessageRequest } from "../protocol/index.ts";
 import type { UserRecord } from "../accounts/accounts.ts";
+import { ClientOperations, roomKindOf, roomUriOf } from "./operations.ts";
 import type { Services } from "../services.ts";
 import { discoveryRoutes } from "./discoveryRoutes.ts";
 import { consentRoutes } from "./consentRoutes.ts";
@@ -42,7 +38,6 @@ function field(body: unknown, name: string): unknown {
   return body !== null && typeof body === "object" ? (body as Record<string, unknown>)[name] : undefined;
 }
 
-const KINDS: Record<string, RoomKind> = { direct: "direct", group: "group", channel: "moderatedChannel", moderatedChannel: "moderatedChannel" };
 
 export async function buildClientApi(o: ClientApiOptions): Promise<FastifyInstance> {
   const s = o.services;
@@ -76,16 +71,10 @@ export async function buildClientApi(o: ClientApiOptions): Promise<FastifyInstan
     if (!req.user) throw new MimiError("MIMI_ERR_CLIENT_UNAUTHENTICATED");
     return req.user;
   };
+  const ops = (req: FastifyRequest) => new ClientOperations(s, me(req));
   const roomFrom = (req: FastifyRequest): string => {
     const raw = (req.params as Record<string, string>)["*"] ?? "";
-    const roomPath = raw.replace(/\/(keyMaterial|update|submit|groupInfo|subscription)$/, "");
-    try {
-      const parsed = parseMimiUri(`mimi://${roomPath}`);
-      if (parsed.kind !== "room") throw new Error("not a room");
-      return parsed.uri;
-    } catch (cause) {
-      throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", `not a room: ${roomPath}`, { cause });
-    }
+    return roomUriOf(raw.replace(/\/(keyMaterial|update|submit|groupInfo|subscription)$/, ""));
   };
 
   // ---- accounts and devices ----------------------------------------------------------------
@@ -98,64 +87,38 @@ export async function buildClientApi(o: ClientApiOptions): Promise<FastifyInstan
     return reply.status(201).send(created);
   });
 
-  app.get("/client/v1/me", async (req) => {
-    const user = me(req);
-    return { userUri: user.userUri, provider: s.domain, devices: (await s.accounts.devices(user.name)).map((d) => d.clientUri) };
+  app.get("/client/v1/me", (req) => ops(req).me());
+
+  app.get("/client/v1/provider", (req) => {
+    const p = ops(req).provider();
+    return {
+      domain: p.domain,
+      hubExternalSender: { signatureKeyB64: b64(p.hubSignatureKey), credentialB64: b64(p.hubCredential) },
+      cipherSuites: p.cipherSuites,
+      roomKinds: p.roomKinds,
+    };
   });
 
-  app.get("/client/v1/provider", () => ({
-    domain: s.domain,
-    hubExternalSender: { signatureKeyB64: b64(s.hubSender.signaturePublicKey), credentialB64: b64(s.hubIdentity.credential) },
-    cipherSuites: [cipherSuiteId(s.hubSender.cipherSuite)],
-    roomKinds: ["direct", "group", "channel"],
-  }));
-
-  app.post("/client/v1/devices", async (req) => {
-    const user = me(req);
+  app.post("/client/v1/devices", (req) => {
     const deviceId = field(req.body, "deviceId");
     if (deviceId !== undefined && typeof deviceId !== "string") throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", "deviceId must be a string");
-    const d = await s.accounts.addDevice(user.name, deviceId);
-    return { clientUri: d.clientUri };
+    return ops(req).addDevice(deviceId);
   });
 
-  app.post("/client/v1/keyPackages", async (req) => {
-    const user = me(req);
+  app.post("/client/v1/keyPackages", (req) => {
     const list = field(req.body, "keyPackagesB64");
     if (!Array.isArray(list) || list.length === 0 || list.length > 100) throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", "keyPackagesB64 must be a list of 1 to 100 KeyPackages");
-    const devices = new Set((await s.accounts.devices(user.name)).map((d) => d.clientUri));
-    const items = [];
-    for (const [i, value] of list.entries()) {
-      const bytes = fromB64(value, `keyPackagesB64[${i}]`);
-      let facts;
-      try {
-        // The whole KeyPackage is verified (signatures, lifetime, MIMI capabilities) before it is
-        // stored: the provider hands it out to others later.
-        await verifyKeyPackageBytes(bytes);
-        facts = keyPackageSummary(bytes);
-      } catch (cause) {
-        throw new MimiError("MIMI_ERR_CLIENT_BAD_KEY_PACKAGE", `keyPackagesB64[${i}] is not a valid KeyPackage`, { cause });
-      }
-      if (!devices.has(facts.clientUri)) throw new MimiError("MIMI_ERR_CLIENT_BAD_KEY_PACKAGE", `keyPackagesB64[${i}] names ${facts.clientUri}, not a device of ${user.userUri}`);
-      items.push({ bytes, facts: { ...facts, notAfter: Number(facts.notAfter) } });
-    }
-    return { stored: await s.keyPackages.upload(user.name, items) };
+    return ops(req).uploadKeyPackages(list.map((v, i) => fromB64(v, `keyPackagesB64[${i}]`)));
   });
 
-  app.get("/client/v1/keyPackages/count", async (req) => {
-    const user = me(req);
-    const counts = await s.keyPackages.counts(user.name);
-    return Object.fromEntries(counts);
-  });
+  app.get("/client/v1/keyPackages/count", (req) => ops(req).keyPackageCounts());
 
   // ---- rooms -----------------------------------------------------------------------------------
 
   app.post("/client/v1/rooms/template", async (req) => {
-    const user = me(req);
-    const kind = KINDS[String(field(req.body, "kind"))];
-    if (!kind) throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", "kind must be direct, group or channel");
     const participants = field(req.body, "participants") ?? [];
     if (!Array.isArray(participants) || participants.some((p) => typeof p !== "string")) throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", "participants must be a list of user URIs");
-    const t = await s.hub.template(user.userUri, kind, participants.map((p) => parseMimiUri(p as string).uri));
+    const t = await ops(req).template(roomKindOf(field(req.body, "kind")), participants as string[]);
     return {
       roomId: t.roomId,
       groupIdB64: b64(t.groupId),
@@ -167,79 +130,51 @@ export async function buildClientApi(o: ClientApiOptions): Promise<FastifyInstan
   });
 
   app.post("/client/v1/rooms", async (req, reply) => {
-    const user = me(req);
     const roomId = field(req.body, "roomId");
     const clientUri = field(req.body, "clientUri");
     if (typeof roomId !== "string" || typeof clientUri !== "string") throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", "roomId and clientUri are required");
-    if (!(await s.accounts.hasDevice(user.name, clientUri))) throw new MimiError("MIMI_ERR_CLIENT_FORBIDDEN", `${clientUri} is not a device of ${user.userUri}`);
-    const record = await s.hub.createRoom(user.userUri, clientUri, roomId, fromB64(field(req.body, "groupInfoB64"), "groupInfoB64"), fromB64(field(req.body, "ratchetTreeB64"), "ratchetTreeB64"));
-    await s.follower.subscribe(roomId, user.name);
-    return reply.status(201).send({ roomId: record.roomId, epoch: record.epoch });
+    const created = await ops(req).createRoom(roomId, clientUri, fromB64(field(req.body, "groupInfoB64"), "groupInfoB64"), fromB64(field(req.body, "ratchetTreeB64"), "ratchetTreeB64"));
+    return reply.status(201).send(created);
   });
 
-  app.get("/client/v1/rooms", async (req) => {
-    const user = me(req);
-    return (await s.follower.roomsOf(user.name)).map((r) => ({ roomId: r.roomId, hub: r.hub }));
-  });
+  app.get("/client/v1/rooms", (req) => ops(req).rooms());
 
   app.post("/client/v1/rooms/*", async (req, reply: FastifyReply) => {
-    const user = me(req);
     const raw = (req.params as Record<string, string>)["*"] ?? "";
     const action = raw.slice(raw.lastIndexOf("/") + 1);
     const roomId = roomFrom(req);
+    const o2 = ops(req);
     switch (action) {
-      case "keyMaterial": {
-        const request = fromB64(field(req.body, "requestB64"), "requestB64");
-        // The requester must be the caller (the provider vouches for its users).
-        const { KeyMaterialRequest } = await import("../protocol/index.ts");
-        const parsed = decodeExact(KeyMaterialRequest, request);
-        if (parsed.requestingUser.uri !== user.userUri || parsed.roomId.uri !== roomId) throw new MimiError("MIMI_ERR_CLIENT_FORBIDDEN", "the request must name the caller and this room");
-        return { responseB64: b64(await s.follower.relayKeyMaterial(request)) };
-      }
-      case "update": {
-        const bundle = fromB64(field(req.body, "bundleB64"), "bundleB64");
-        const response = await s.follower.relayUpdate(roomId, bundle);
-        await s.follower.subscribe(roomId, user.name);
-        return { responseB64: b64(response) };
-      }
-      case "submit": {
-        const message = fromB64(field(req.body, "messageB64"), "messageB64");
-        // sendingUri is the authenticated caller, never what the client says.
-        const submit = encode(SubmitMessageRequest, { protocol: Protocol.mls10, appMessage: asMlsMessage(message), sendingUri: { uri: user.userUri } });
-        return { responseB64: b64(await s.follower.relaySubmit(roomId, submit)) };
-      }
+      case "keyMaterial":
+        return { responseB64: b64(await o2.keyMaterial(roomId, fromB64(field(req.body, "requestB64"), "requestB64"))) };
+      case "update":
+        return { responseB64: b64(await o2.update(roomId, fromB64(field(req.body, "bundleB64"), "bundleB64"))) };
+      case "submit":
+        return { responseB64: b64(await o2.submit(roomId, fromB64(field(req.body, "messageB64"), "messageB64"))) };
       case "groupInfo":
-        return { responseB64: b64(await s.follower.relayGroupInfo(roomId, fromB64(field(req.body, "requestB64"), "requestB64"))) };
+        return { responseB64: b64(await o2.groupInfo(roomId, fromB64(field(req.body, "requestB64"), "requestB64"))) };
       default:
         return reply.status(404).send(new MimiError("MIMI_ERR_HTTP_NOT_FOUND", `no room action ${action}`).toJSON());
     }
   });
 
   app.delete("/client/v1/rooms/*", async (req, reply) => {
-    const user = me(req);
-    const roomId = roomFrom(req);
-    await s.follower.unsubscribe(roomId, user.name);
+    await ops(req).unsubscribe(roomFrom(req));
     return reply.status(204).send();
   });
 
   // ---- events ----------------------------------------------------------------------------------
 
-  const toJson = (e: Awaited<ReturnType<typeof s.inbox.read>>[number]) =>
+  const toJson = (e: InboxEvent) =>
     e.type === "welcome"
       ? { seq: e.seq, type: e.type, roomId: e.roomId, timestamp: e.timestamp, fanoutB64: b64(e.fanout), keyPackageRefsB64: e.keyPackageRefs.map(b64) }
       : { seq: e.seq, type: e.type, roomId: e.roomId, timestamp: e.timestamp, fanoutB64: b64(e.fanout) };
 
   app.post("/client/v1/events/ack", async (req, reply) => {
-    const user = me(req);
     const clientUri = field(req.body, "clientUri");
     const seq = field(req.body, "seq");
-    if (typeof clientUri !== "string" || typeof seq !== "number" || !Number.isInteger(seq) || seq < 0) {
-      throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", "clientUri (string) and seq (non-negative integer) are required");
-    }
-    const devices = (await s.accounts.devices(user.name)).map((d) => d.clientUri);
-    if (!devices.includes(clientUri)) throw new MimiError("MIMI_ERR_CLIENT_FORBIDDEN", `${clientUri} is not a device of ${user.userUri}`);
-    if (seq > (await s.inbox.lastSeq(user.name))) throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", "seq is beyond the last event");
-    await s.inbox.acknowledge(user.name, clientUri, seq, devices);
+    if (typeof clientUri !== "string" || typeof seq !== "number") throw new MimiError("MIMI_ERR_CLIENT_BAD_REQUEST", "clientUri (string) and seq (non-negative integer) are required");
+    await ops(req).ack(clientUri, seq);
     return reply.status(204).send();
   });
 
@@ -286,8 +221,7 @@ export async function buildClientApi(o: ClientApiOptions): Promise<FastifyInstan
     const wait = Math.min(Math.max(Number(q.wait ?? "0") || 0, 0), maxWait);
     const controller = new AbortController();
     req.raw.on("close", () => controller.abort());
-    const events = await s.inbox.wait(user.name, after, wait, controller.signal);
-    return events.map(toJson);
+    return (await ops(req).events(after, wait, controller.signal)).map(toJson);
   });
 
   await app.register(discoveryRoutes(s)); // profiles, mappings, search, discover, connect (docs/CLIENT-API.md "Discovery")
