@@ -489,6 +489,7 @@ function decideAddClient(
   user: string,
   addedInCommit: ReadonlySet<string>,
   unbannedInCommit: ReadonlySet<string>,
+  clientsBefore: number,
 ): PolicyDecision {
   // MIMI-POLICY-28 (§8.1.1 canAddOwnClient; protocol-06 §1): a client may be a member only if its
   // user is a participant; the user adds its own clients, and the one who adds a user to the list
@@ -501,6 +502,14 @@ function decideAddClient(
   if (a.user === user) {
     if (view.isBanned(a.role) || a.role === NOT_IN_LIST_ROLE_INDEX) return deny("notParticipant", "MIMI-POLICY-28", `${user} must be a participant to add its clients`);
     return need(view, a, "canAddOwnClient", "MIMI-POLICY-28", `adding a client of ${user}`) ?? ALLOWED;
+  }
+  if (view.base.fixedMembership && clientsBefore === 0 && a.role !== NOT_IN_LIST_ROLE_INDEX && !view.isBanned(a.role)) {
+    // MIMI-POLICY-29 (§5 fixed_membership; §8.1.1): a direct room lists its users at creation,
+    // which is their addition; as "the holder is also authorized to add any MLS clients matching
+    // the added user", any participant may bring in the clients of a listed user who has none yet
+    // (the creator adds the other side's clients, as in every MLS direct conversation). A user
+    // with clients in the room adds further ones itself.
+    return ALLOWED;
   }
   if (unbannedInCommit.has(user)) {
     // MIMI-POLICY-16: "Adding clients for that unbanned user is not authorized by this capability."
@@ -557,7 +566,7 @@ export function authorizeAddClient(policy: RoomPolicy, list: ParticipantListData
   if (!Number.isSafeInteger(count) || count < 1) throw invalid("count must be a positive integer");
   const roles = rolesOf(list);
   const added = new Set(context.targetAddedInSameCommit === true ? [targetUser] : []);
-  const d = decideAddClient(view, roles, roles, actor, targetUser, added, new Set());
+  const d = decideAddClient(view, roles, roles, actor, targetUser, added, new Set(), clientsOf(context.activeClients ?? new Map<string, number>(), targetUser));
   if (!d.allowed) return d;
   const before = context.activeClients ?? new Map<string, number>();
   const after = new Map(before).set(targetUser, clientsOf(before, targetUser) + count);
@@ -856,7 +865,7 @@ export function authorizeCommit(policy: RoomPolicy, state: RoomState, commit: Co
   const leaving = new Set(outcome.actions.filter((act) => LEAVING.has(act.kind)).map((act) => act.user));
   for (const [i, p] of commit.proposals.entries()) {
     let d: PolicyDecision = ALLOWED;
-    if (p.kind === "addClient") d = decideAddClient(view, preRoles, finalRoles, senderOf(p), p.user, added, unbanned);
+    if (p.kind === "addClient") d = decideAddClient(view, preRoles, finalRoles, senderOf(p), p.user, added, unbanned, clientsOf(before, p.user));
     else if (p.kind === "removeClient") d = decideRemoveClient(view, preRoles, finalRoles, senderOf(p), p.user, leaving);
     if (!d.allowed) return { ...d, details: { ...d.details, proposal: i } };
   }

@@ -183,7 +183,7 @@ test("one provider: a second device joins by external commit and receives later 
   }
 });
 
-test("one provider: a direct room lists both users from the start, the other joins with its own client, it is unique per pair and cannot be left", async () => {
+test("one provider: a direct room lists both users from the start, the creator brings in the other's client, a later device joins by itself, it is unique per pair and cannot be left", async () => {
   const provider = await startProvider(providerConfig("a.example"), logger);
   const clients: MimiClient[] = [];
   try {
@@ -194,15 +194,22 @@ test("one provider: a direct room lists both users from the start, the other joi
     const b = await bob.register("bob");
     const wb = watch(bob);
     const roomId = await alice.createRoom("direct", { participants: [b.userUri] });
-    // fixed membership: bob adds his own client (room-policy-03 §5, canAddOwnClient)
-    await bob.join(roomId);
+    // fixed membership: the creator adds bob's existing client (MIMI-POLICY-29) …
     await waitFor(wb, (e) => e.type === "joined" && e.roomId === roomId, "bob joined the direct room");
+    await bob.join(roomId); // a no-op for a member
+    // … and a device bob adds later joins by itself (canAddOwnClient)
+    const bob2 = await client(provider);
+    clients.push(bob2);
+    await bob2.login(await tokenOf(bob));
+    assert.deepEqual(await bob2.join(roomId), undefined);
+    const wb2 = watch(bob2);
     assert.deepEqual((await bob.room(roomId)).participants.map((p) => [p.user, p.roleName]), [
       [a.userUri, "participant"],
       [b.userUri, "participant"],
     ]);
     await alice.send(roomId, "just us");
     await waitFor(wb, message("just us"), "bob gets the direct message");
+    await waitFor(wb2, message("just us"), "so does bob's later device");
     assert.equal(await bob.createRoom("direct", { participants: [a.userUri] }), roomId, "one direct room per pair");
     await assert.rejects(bob.leave(roomId), (e: unknown) => e instanceof MimiError && e.code === "MIMI_ERR_SDK_NOT_ALLOWED");
   } finally {

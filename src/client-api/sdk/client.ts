@@ -94,6 +94,12 @@ export interface MimiClientOptions {
   readonly pollWaitMs?: number;
   /** How long an operation waits for events up to the hub's epoch after losing a race, ms (default 10 000). */
   readonly catchUpTimeoutMs?: number;
+  /**
+   * Whether to decrypt a room's application messages (default: always). A bridge that hosts
+   * several users of one room decrypts each message with one of them only and passes the
+   * plaintext to all (DESIGN.md §2); the others skip it and keep processing handshakes.
+   */
+  readonly decryptApplication?: (roomId: string) => boolean | Promise<boolean>;
 }
 
 export interface AccountInfo {
@@ -117,6 +123,12 @@ export interface RoomInfo {
 export interface SendOptions {
   /** Send as text/markdown;variant=GFM-MIMI instead of text/plain. */
   readonly markdown?: boolean;
+  /**
+   * The content's salt (16 bytes; default random). A bridge derives it from the platform event
+   * (draft-ietf-mimi-content §9.2 allows an HMAC derivation), so a resend after a crash has the
+   * same message ID and receivers drop the duplicate.
+   */
+  readonly salt?: Uint8Array;
 }
 
 export interface RoomMetadataChange {
@@ -480,10 +492,19 @@ export class MimiClient {
       }
     });
     if (!created) return roomId;
-    // Direct rooms list every participant from the start (fixed membership, room-policy-03 §5):
-    // each participant adds its own clients (canAddOwnClient), by join(roomId) / addDevice().
     const others = participants.filter((p) => p !== mls.identity.userUri);
     if (kind !== "direct" && others.length > 0 && this.#rooms.get(roomId)?.status === "active") await this.#addUsers(roomId, others, {});
+    if (kind === "direct" && this.#rooms.get(roomId)?.status === "active") {
+      // Direct rooms list every participant from the start (fixed membership, room-policy-03 §5):
+      // the creator brings in the clients the others have now (MIMI-POLICY-29); who has none, or
+      // has not consented, joins later with its own client (join(roomId) / addDevice()).
+      for (const other of others) {
+        await this.#addUsers(roomId, [other], {}).catch((err: unknown) => {
+          if (!isMimiError(err)) throw err;
+          this.#log.info({ roomId, user: other, code: err.code }, "the other participant's clients were not added; it can join by itself");
+        });
+      }
+    }
     if (options.name !== undefined && options.name !== "") await this.updateMetadata(roomId, { name: options.name });
     return roomId;
   }
@@ -818,17 +839,17 @@ export class MimiClient {
 
   /** Sends a text message; returns its message ID (hex). */
   send(roomId: string, text: string, options: SendOptions = {}): Promise<string> {
-    return this.#sendMessage(roomId, () => Promise.resolve({ kind: "text", text, ...(options.markdown === undefined ? {} : { markdown: options.markdown }) }));
+    return this.#sendMessage(roomId, options, () => Promise.resolve({ kind: "text", text, ...(options.markdown === undefined ? {} : { markdown: options.markdown }) }));
   }
 
   /** Replies to a message (inReplyTo names that exact version). */
   reply(roomId: string, inReplyTo: string, text: string, options: SendOptions = {}): Promise<string> {
-    return this.#sendMessage(roomId, () => Promise.resolve({ kind: "text", text, inReplyTo: inReplyTo.toLowerCase(), ...(options.markdown === undefined ? {} : { markdown: options.markdown }) }));
+    return this.#sendMessage(roomId, options, () => Promise.resolve({ kind: "text", text, inReplyTo: inReplyTo.toLowerCase(), ...(options.markdown === undefined ? {} : { markdown: options.markdown }) }));
   }
 
   /** Edits one of this user's messages: replaces names the first version (content §5.5). */
   edit(roomId: string, messageId: string, text: string, options: SendOptions = {}): Promise<string> {
-    return this.#sendMessage(roomId, async (me) => {
+    return this.#sendMessage(roomId, options, async (me) => {
       const { first, entry } = await this.#firstVersion(roomId, messageId);
       if (entry !== undefined && entry.sender !== me) throw new MimiError("MIMI_ERR_SDK_NOT_ALLOWED", "only the sender may edit a message", { details: { messageId } });
       return { kind: "edit", replaces: first, text, ...(entry?.inReplyTo === undefined ? {} : { inReplyTo: entry.inReplyTo }), ...(options.markdown === undefined ? {} : { markdown: options.markdown }) };
@@ -836,24 +857,24 @@ export class MimiClient {
   }
 
   /** Deletes a message: replaces (the first version) with a NullPart (content §5.6). */
-  delete(roomId: string, messageId: string): Promise<string> {
-    return this.#sendMessage(roomId, async () => {
+  delete(roomId: string, messageId: string, options: Pick<SendOptions, "salt"> = {}): Promise<string> {
+    return this.#sendMessage(roomId, options, async () => {
       const { first, entry } = await this.#firstVersion(roomId, messageId);
       return { kind: "delete", replaces: first, ...(entry?.inReplyTo === undefined ? {} : { inReplyTo: entry.inReplyTo }) };
     });
   }
 
   /** Reacts to a message (reaction disposition, inReplyTo = the message). */
-  react(roomId: string, messageId: string, reaction: string): Promise<string> {
-    return this.#sendMessage(roomId, () => Promise.resolve({ kind: "reaction", inReplyTo: messageId.toLowerCase(), reaction }));
+  react(roomId: string, messageId: string, reaction: string, options: Pick<SendOptions, "salt"> = {}): Promise<string> {
+    return this.#sendMessage(roomId, options, () => Promise.resolve({ kind: "reaction", inReplyTo: messageId.toLowerCase(), reaction }));
   }
 
   /**
    * Withdraws a reaction: `messageId` is the reaction's ID, or the reacted-to message (then this
    * user's reaction to it, with `reaction` if given, is withdrawn).
    */
-  unreact(roomId: string, messageId: string, reaction?: string): Promise<string> {
-    return this.#sendMessage(roomId, async (me) => {
+  unreact(roomId: string, messageId: string, reaction?: string, options: Pick<SendOptions, "salt"> = {}): Promise<string> {
+    return this.#sendMessage(roomId, options, async (me) => {
       const id = messageId.toLowerCase();
       const state = await this.#load();
       const direct = await state.message(roomId, id);
@@ -873,12 +894,12 @@ export class MimiClient {
     return { first: entry?.first ?? id, entry };
   }
 
-  async #sendMessage(roomId: string, build: (me: string) => Promise<MessageOperation>): Promise<string> {
+  async #sendMessage(roomId: string, options: Pick<SendOptions, "salt">, build: (me: string) => Promise<MessageOperation>): Promise<string> {
     const { state, mls } = await this.#ready();
     const me = mls.identity.userUri;
     const op = await build(me);
     // The content (and so the message ID) is built once; a retry re-encrypts the same content.
-    const built = buildMessage({ senderUri: me, roomUri: roomId }, op);
+    const built = buildMessage({ senderUri: me, roomUri: roomId, ...(options.salt === undefined ? {} : { salt: options.salt }) }, op);
     return retryOnWrongEpoch<string>(
       () =>
         this.#mutex.run(async (): Promise<AttemptOutcome<string>> => {
@@ -1037,6 +1058,7 @@ export class MimiClient {
         tx.batch.del(`own/${hash}`);
         return;
       }
+      if (this.#options.decryptApplication !== undefined && !(await this.#options.decryptApplication(ev.roomId))) return;
       await this.#handleApplication(state, ev.roomId, group, bytes, timestamp, tx);
       return;
     }

@@ -256,7 +256,7 @@ test("operations on unknown rooms and without an account fail with SDK errors", 
   await assert.rejects(client.send(roomId, "x"), (e: unknown) => e instanceof MimiError && e.code === "MIMI_ERR_SDK_CLOSED");
 });
 
-test("direct room: both users are listed from the start, the other one joins with its own client; a second create returns the same room", async () => {
+test("direct room: both users are listed from the start, the creator brings in the other's client (MIMI-POLICY-29); a second create returns the same room", async () => {
   const p = new FakeProvider();
   const [alice, bob] = [await registered(p, "alice"), await registered(p, "bob")];
   const cb = collect(bob.client);
@@ -266,9 +266,9 @@ test("direct room: both users are listed from the start, the other one joins wit
     [alice.account.userUri, "participant"],
     [bob.account.userUri, "participant"],
   ]);
-  assert.equal(info.members.length, 1, "the creator does not add the other participant's clients");
-  assert.deepEqual(await bob.client.addDevice(), [roomId], "bob finds the room through the provider and joins");
-  await waitFor(cb.events, (e) => e.type === "joined" && e.roomId === roomId);
+  assert.equal(info.members.length, 2, "the creator adds the other participant's client");
+  await waitFor(cb.events, (e) => e.type === "joined" && e.roomId === roomId && e.via === "welcome");
+  assert.deepEqual(await bob.client.addDevice(), [], "bob is in already");
   assert.equal(await bob.client.createRoom("direct", { participants: [alice.account.userUri] }), roomId);
   await bob.client.join(roomId); // already a member: nothing happens
   await alice.client.send(roomId, "just us");

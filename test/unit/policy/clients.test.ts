@@ -1,7 +1,7 @@
 // Clients (MLS members) under room policy: canAddOwnClient, canRemoveOwnClient, canKick,
 // multi_device, max_clients and the active-participant constraints.
 import { test } from "node:test";
-import { authorizeAddClient, authorizeRemoveClient, groupPreset, moderatedChannelPreset } from "../../../src/policy/index.ts";
+import { authorizeAddClient, authorizeRemoveClient, directPreset, groupPreset, moderatedChannelPreset } from "../../../src/policy/index.ts";
 import type { RoomPolicy } from "../../../src/policy/index.ts";
 import { alice, allowed, as, bob, carol, clients, dave, denied, external, hub, list, throwsCode } from "./helpers.ts";
 
@@ -19,6 +19,19 @@ test("MIMI-POLICY-28 a user adds its own clients with canAddOwnClient; only part
   denied(authorizeAddClient(mod, l, as(alice), bob, ctx), "missingCapability", "MIMI-POLICY-28");
   allowed(authorizeAddClient(mod, l, as(alice), bob, { ...ctx, targetAddedInSameCommit: true }));
   throwsCode(() => authorizeAddClient(mod, l, as(bob), bob, { count: 0 }), "MIMI_ERR_POLICY_INVALID");
+});
+
+test("MIMI-POLICY-29 fixed membership: a participant brings in the clients of a listed user who has none yet, and only then", () => {
+  const direct = directPreset().policy;
+  const participant = direct.roleData.roles.find((r) => r.roleName !== "banned" && r.roleIndex !== 0)?.roleIndex ?? 2;
+  const l = list([alice, participant], [bob, participant]);
+  allowed(authorizeAddClient(direct, l, as(alice), bob, { activeClients: clients([alice, 1]) }), "the creator adds the other side's clients");
+  allowed(authorizeAddClient(direct, l, as(alice), bob, { activeClients: clients([alice, 1]), count: 2 }), "all of them at once");
+  denied(authorizeAddClient(direct, l, as(alice), bob, { activeClients: clients([alice, 1], [bob, 1]) }), "missingCapability", "MIMI-POLICY-28");
+  denied(authorizeAddClient(direct, l, as(alice), carol, { activeClients: clients([alice, 1]) }), "notParticipant", "MIMI-POLICY-28");
+  denied(authorizeAddClient(direct, l, as(carol), bob, { activeClients: clients([alice, 1]) }), "missingCapability", "MIMI-POLICY-28");
+  // Not in rooms without fixed membership: there the adder of the user adds its clients.
+  denied(authorizeAddClient(group, list([alice, 3], [bob, 2]), as(alice), bob, { activeClients: clients([alice, 1]) }), "missingCapability", "MIMI-POLICY-28");
 });
 
 test("MIMI-POLICY-19 multi_device false: one client per user", () => {
