@@ -141,6 +141,11 @@ export const errorCatalogue = {
   MIMI_ERR_SDK_CONFLICT: { category: "peer", status: 409, message: "the operation kept losing races with other commits" },
   MIMI_ERR_SDK_JOIN_FAILED: { category: "peer", status: 502, message: "joining the room failed" },
 
+  // ---- bridge host (src/bridge): adapters and the MLS clients it hosts for legacy users --------
+  MIMI_ERR_BRIDGE_NOT_LOCAL: { category: "validation", status: 400, message: "the platform user is neither one of this bridge's users nor a ghost of a MIMI user" },
+  MIMI_ERR_BRIDGE_NO_PORTAL: { category: "not_found", status: 404, message: "no MIMI room is bridged to this platform room" },
+  MIMI_ERR_BRIDGE_ADAPTER_UNKNOWN: { category: "validation", status: 400, message: "no adapter of that name is built into this bridge" },
+
   // ---- discovery: identifierQuery (protocol-06 §5.8) and the SII → SSI discovery service -------
   MIMI_ERR_DISCOVERY_RATE_LIMITED: { category: "policy", status: 429, message: "too many discovery requests; try again later" },
   MIMI_ERR_DISCOVERY_SSI_ONLY: { category: "policy", status: 403, message: "this provider resolves only service-specific identifiers (discovery.mode: ssiOnly); give a MIMI, Matrix or XMPP address" },

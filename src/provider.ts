@@ -5,9 +5,11 @@
 import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/index.ts";
-import { wrapError } from "./errors.ts";
+import { isMimiError, wrapError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { openStore, type Store } from "./storage/index.ts";
+import { BridgeHost } from "./bridge/host.ts";
+import { loadAdapter } from "./bridge/registry.ts";
 import { buildClientApi } from "./client-api/server.ts";
 import { discoveryPeerRoutes } from "./discovery/index.ts";
 import { createServices, type Services } from "./services.ts";
@@ -33,6 +35,8 @@ export interface Provider {
   readonly clientApi: FastifyInstance | undefined;
   /** Base URL of the client API, e.g. http://127.0.0.1:8481 ("" when disabled). */
   readonly clientApiUrl: string;
+  /** The bridge host running the configured adapters (undefined: no `adapters` section). */
+  readonly bridge: BridgeHost | undefined;
   /** Stops accepting requests, finishes in-flight ones, closes peer connections and the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -82,6 +86,7 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
   }
   let clientApi: FastifyInstance | undefined;
   let clientApiUrl = "";
+  let bridge: BridgeHost | undefined;
   try {
     http = await buildHttpServer({
       logger,
@@ -96,7 +101,7 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       health: {
         check: async () =>
           store.isOpen
-            ? { ok: true, details: { storage: { kind: store.kind, schemaVersion: await store.schemaVersion() } } }
+            ? { ok: true, details: { storage: { kind: store.kind, schemaVersion: await store.schemaVersion() }, ...(bridge === undefined ? {} : { adapters: bridge.status() }) } }
             : { ok: false, details: { storage: { kind: store.kind, open: false } } },
       },
     });
@@ -108,12 +113,28 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       const cport = typeof caddr === "object" && caddr ? caddr.port : config.clientApi.port;
       clientApiUrl = `http://${config.clientApi.host.includes(":") ? `[${config.clientApi.host}]` : config.clientApi.host}:${cport}`;
     }
+    const configured = Object.entries(config.adapters).filter(([, section]) => section !== undefined);
+    if (configured.length > 0) {
+      const adapters = [];
+      for (const [id, section] of configured) adapters.push({ adapter: await loadAdapter(id), config: section });
+      bridge = new BridgeHost({
+        services,
+        store,
+        logger,
+        adapters,
+        // The secret that derives message IDs from platform events lives beside the store (0600).
+        secretFile: config.storage.kind === "level" ? join(dataDir, "keys", "bridge-secret") : undefined,
+      });
+      await bridge.start();
+    }
   } catch (err) {
+    await bridge?.stop().catch(() => undefined);
     await clientApi?.close();
     await http?.close();
     await services.stop();
     await peerClient.close();
     await store.close();
+    if (isMimiError(err)) throw err; // e.g. an adapter that cannot be loaded or started
     throw wrapError("MIMI_ERR_INTERNAL", err, `cannot start the HTTP server on ${config.server.host}:${config.server.port}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const addr = http.server.address();
@@ -130,6 +151,7 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       tls: tls === undefined ? false : { cert: tls.paths.cert, keyFile: tls.paths.key, ca: tls.paths.ca, notAfter: tls.notAfter.toISOString() },
       peers: [...security.peers.keys()],
       clientApi: clientApiUrl || false,
+      adapters: bridge === undefined ? [] : Object.keys(bridge.status()),
     },
     "mimi-bridge provider started",
   );
@@ -146,6 +168,7 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
     services,
     clientApi,
     clientApiUrl,
+    bridge,
     tls: tls !== undefined,
     get url() {
       return publicUrl();
@@ -154,6 +177,7 @@ export async function startProvider(config: Config, logger: Logger): Promise<Pro
       stopping ??= (async () => {
         log.info("stopping");
         try {
+          await bridge?.stop();
           await clientApi?.close();
           await http.close();
           await services.stop();

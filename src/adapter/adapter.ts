@@ -95,6 +95,8 @@ export interface Adapter<Config = unknown> {
   // Identity mapping: pure, synchronous, no I/O.
   /** A local platform user's MIMI URI; undefined for a ghost or a user the bridge does not serve. */
   toMimiUri(user: PlatformUserId): string | undefined;
+  /** Inverse of toMimiUri: the platform user of one of this provider's MIMI users; undefined if it has none. */
+  localUserFor(mimiUri: string): PlatformUserId | undefined;
   /** The platform user (ghost) that stands for a remote MIMI user. */
   ghostFor(mimiUri: string): PlatformUserId;
   /** Inverse of ghostFor; undefined when `user` is not a ghost of this adapter. */

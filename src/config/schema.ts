@@ -6,7 +6,8 @@
 // (server.tls, peers, outbound) hold file PATHS only, never key material; the files are read and
 // checked (key mode 0600 or stricter, certificate names provider.domain) when the provider starts
 // (src/transport/tlsMaterial.ts).
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { BUILT_IN_ADAPTERS } from "../bridge/registry.ts";
 
 // A DNS name as used for provider domains (RFC 1123 labels, at least one label). `localhost`
 // is allowed for local use and tests.
@@ -258,6 +259,13 @@ export const ConfigSchema = Type.Object(
     ),
     discovery: DiscoverySchema,
     consent: ConsentSchema,
+    // adapters.<id> (issue 5; docs/ADAPTERS.md): a section per adapter to run, validated by the
+    // adapter's own schema as part of this document. No section: the provider bridges nothing.
+    adapters: Type.Object(Object.fromEntries(BUILT_IN_ADAPTERS.map((a): [string, TSchema] => [a.id, Type.Optional(a.configSchema)])), {
+      additionalProperties: false,
+      default: {},
+      description: "adapters to run, by ID: xmpp, loopback",
+    }),
   },
   { additionalProperties: false },
 );

@@ -1,6 +1,6 @@
 // Consent (draft-ietf-mimi-protocol-06 §5.7, digest §4; docs/CONSENT-DISCOVERY.md "Consent").
 export { ConsentService } from "./service.ts";
-export type { ConsentListing, ConsentServiceOptions, ConsentView, PendingView, RequestResult, ScopeInput } from "./service.ts";
+export type { ConsentListing, ConsentNotice, ConsentServiceOptions, ConsentView, PendingView, RequestResult, ScopeInput } from "./service.ts";
 export { ConsentStore, coverage, effective } from "./store.ts";
 export { Quarantine, QUARANTINE_LOCK } from "./quarantine.ts";
 export type { HeldPreview, HeldRoom } from "./quarantine.ts";

@@ -139,7 +139,13 @@ function withFields(r: ConsentRecord, set: Partial<ConsentRecord>, remove: reado
   return out as unknown as ConsentRecord;
 }
 
+/** Something that happened to a local user's consent, for bridges that show it on their platform. */
+export type ConsentNotice =
+  | { readonly kind: "request" | "cancel"; readonly requester: string; readonly target: string; readonly roomId: string | undefined }
+  | { readonly kind: "grant" | "revoke"; readonly requester: string; readonly target: string; readonly roomId: string | undefined };
+
 export class ConsentService {
+  readonly #listeners = new Set<(notice: ConsentNotice) => void>();
   readonly #o: ConsentServiceOptions;
   readonly #log: Logger;
   readonly consentStore: ConsentStore;
@@ -551,6 +557,26 @@ export class ConsentService {
    * POST /requestConsent/{targetDomain} (request or cancel) from `peer` (the mTLS-authenticated
    * provider). Resolves for 201; throws MimiError for a request that breaks the rules.
    */
+  /**
+   * Listens to consent arriving from other providers: requests and cancels for local targets,
+   * grants and revokes for local requesters (called after they are stored). Returns the
+   * unsubscribe function.
+   */
+  onNotice(fn: (notice: ConsentNotice) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #notify(notice: ConsentNotice): void {
+    for (const fn of this.#listeners) {
+      try {
+        fn(notice);
+      } catch (err) {
+        this.#log.error({ err }, "a consent listener failed");
+      }
+    }
+  }
+
   async onRequestConsent(body: Uint8Array, peer: string): Promise<void> {
     const entry = decodeRequestConsentBody(body);
     const requester = userOf(entry.requesterUri.uri, "requesterUri");
@@ -571,6 +597,7 @@ export class ConsentService {
         if (cur?.state !== "requested") return;
         await this.consentStore.put(withFields(cur, { state: "cancelled", updatedAt: now, endedAt: now }, ["expiresAt"]));
         await this.quarantine.drop(parseUserUri(target).user, requester, roomId, "cancel");
+        this.#notify({ kind: "cancel", requester, target, roomId });
         return;
       }
       // request. Granted stays granted; a revoke (a refusal) stays in force and is not revealed
@@ -585,6 +612,7 @@ export class ConsentService {
         return;
       }
       await this.consentStore.put(this.#newRecord("incoming", requester, target, roomId, "request", now));
+      this.#notify({ kind: "request", requester, target, roomId });
     });
   }
 
@@ -632,6 +660,7 @@ export class ConsentService {
       }
       await this.#o.store.batch(ops);
     });
+    this.#notify({ kind: entry.consentOperation === ConsentOperation.grant ? "grant" : "revoke", requester, target, roomId });
   }
 
   // ---- listing and sweep ------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ export const DEFAULT_NAMESPACES: readonly string[] = [
   "routes", // KeyPackageRef routing: hub → target provider, provider → local client
   "submissions", // hub: answers to accepted handshakes and messages, for idempotent retries
   "discovery", // profiles and searchability, published and served SII → SSI mappings (issue 4)
+  "bridge_clients", // MLS state of the clients the bridge hosts for legacy users, keyed `<user>/<namespace>/…`
 ];
 
 /** Namespace names: lowercase ASCII, so they are valid sublevel names and SQL-friendly. */

@@ -1,0 +1,177 @@
+// The adapter conformance suite against the loopback adapter (in-memory platform), plus the
+// bridge host behaviours that are easiest to provoke there: delivery retries and consent prompts.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { loopbackPlatform, resetLoopbackPlatform, type LoopbackAdapter, type LoopbackEntry } from "../../adapters/loopback/index.ts";
+import { platformEventId, platformRoomId, platformUserId, type PlatformEventId, type PlatformRoomId } from "../../src/adapter/index.ts";
+import type { Provider } from "../../src/provider.ts";
+import { until } from "../helpers/acceptance.ts";
+import { BRIDGED, adapterConformance, type PlatformDriver, type Seen } from "./conformance.ts";
+
+function loopbackOf(provider: Provider): LoopbackAdapter {
+  const a = provider.bridge?.adapter("loopback");
+  if (!a) throw new Error("the loopback adapter is not running");
+  return a as LoopbackAdapter;
+}
+
+const mimiOf = (user: string): string => (user.startsWith("~") ? user.slice(1) : `mimi://${BRIDGED}/u/${user}`);
+
+function toSeen(e: LoopbackEntry): Seen[] {
+  switch (e.kind) {
+    case "message":
+      return [{ kind: "message", id: e.id, from: mimiOf(e.from), text: e.text, ...(e.replyTo === undefined ? {} : { replyTo: e.replyTo }) }];
+    case "edit":
+      return [{ kind: "edit", target: e.target, from: mimiOf(e.from), text: e.text }];
+    case "reaction":
+      return [{ kind: "reaction", target: e.target, from: mimiOf(e.from), reaction: e.reaction }];
+    case "unreact":
+      return [{ kind: "unreact", target: e.target, from: mimiOf(e.from), reaction: e.reaction }];
+    case "retract":
+      return [{ kind: "retract", target: e.target, from: mimiOf(e.from) }];
+    case "participant":
+      return [{ kind: "participant", change: e.change, user: e.mimiUri }];
+    default:
+      return [];
+  }
+}
+
+export function loopbackDriver(): PlatformDriver {
+  resetLoopbackPlatform(BRIDGED);
+  let provider: Provider | undefined;
+  const adapter = () => {
+    if (!provider) throw new Error("not connected");
+    return loopbackOf(provider);
+  };
+  const act = async (event: Parameters<LoopbackAdapter["act"]>[0]) => {
+    const r = await adapter().act(event);
+    assert.equal(r.status, "accepted", `the core accepts ${event.type}: ${JSON.stringify(r)}`);
+    return r;
+  };
+  const platform = loopbackPlatform(BRIDGED);
+  return {
+    providerConfig: () => Promise.resolve({ adapters: { loopback: {} } }),
+    connect: (p) => {
+      provider = p;
+      return Promise.resolve();
+    },
+    adapter: (p) => loopbackOf(p),
+    async bridgeGroup(user, name, invite) {
+      const room = platformRoomId(`#${name}`);
+      await act({ type: "room.create", platformEventId: platform.nextId(), sender: platformUserId(user), room, kind: "group", name, invite });
+      return room;
+    },
+    async roomOf(_user, roomId) {
+      let room: PlatformRoomId | undefined;
+      await until(async () => {
+        room = (await provider?.bridge?.portals("loopback")?.byRoom(roomId))?.platformRoom;
+        return room !== undefined;
+      }, `a portal for ${roomId}`);
+      return room!;
+    },
+    async send(user, room, text, options = {}) {
+      const id = platform.nextId();
+      await act({ type: "message", platformEventId: id, sender: platformUserId(user), room, text, ...(options.replyTo === undefined ? {} : { replyTo: options.replyTo }) });
+      return id;
+    },
+    async resend(user, room, id, text) {
+      const r = await adapter().act({ type: "message", platformEventId: id, sender: platformUserId(user), room, text });
+      assert.equal(r.status, "accepted", "a resend gets the first answer again");
+    },
+    async edit(user, room, target, text) {
+      await act({ type: "message.edit", platformEventId: platform.nextId(), sender: platformUserId(user), room, target, text });
+    },
+    async react(user, room, target, reaction) {
+      await act({ type: "reaction.add", platformEventId: platform.nextId(), sender: platformUserId(user), room, target, reaction });
+    },
+    async retract(user, room, target) {
+      await act({ type: "message.retract", platformEventId: platform.nextId(), sender: platformUserId(user), room, target });
+    },
+    async moderate(user, room, target, action) {
+      const a = adapter();
+      const who = a.localUserFor(target) ?? a.ghostFor(target);
+      await act({ type: "room.membership", platformEventId: platform.nextId(), sender: platformUserId(user), room, action, target: who });
+    },
+    seen: (_user, room) => platform.transcript(room).flatMap(toSeen),
+    close: () => Promise.resolve(),
+  };
+}
+
+adapterConformance("loopback", loopbackDriver);
+
+test("loopback: a delivery the platform refuses is retried until it lands, and shown once", async () => {
+  // Uses the conformance world through a small scenario of its own.
+  const { startNetwork } = await import("../helpers/providers.ts");
+  const { testClient, collect, closeAll } = await import("../helpers/acceptance.ts");
+  resetLoopbackPlatform(BRIDGED);
+  const net = await startNetwork([BRIDGED, "b.example"], { extraConfig: (d) => (d === BRIDGED ? { adapters: { loopback: {} } } : {}) });
+  const bob = await testClient(net.providers["b.example"]!.clientApiUrl);
+  try {
+    await bob.client.register("bob");
+    collect(bob);
+    const adapter = loopbackOf(net.providers[BRIDGED]!);
+    const platform = adapter.platform;
+    const room = platformRoomId("#retry");
+    const created = await adapter.act({ type: "room.create", platformEventId: platformEventId("c1"), sender: platformUserId("alice"), room, kind: "group", invite: ["mimi://b.example/u/bob"] });
+    assert.equal(created.status, "accepted");
+    await until(() => bob.events.some((e) => e.type === "joined"), "bob joined");
+    const roomId = created.status === "accepted" ? created.roomId! : "";
+    platform.failNext = 2;
+    await bob.client.send(roomId, "try again");
+    const shown = await platform.waitFor(() => platform.transcript(room).find((e) => e.kind === "message" && e.text === "try again"), "the retried delivery");
+    assert.equal(shown.kind === "message" && shown.from, "~mimi://b.example/u/bob");
+    assert.equal(platform.failNext, 0, "both injected failures were hit");
+    assert.equal(platform.transcript(room).filter((e) => e.kind === "message" && e.text === "try again").length, 1);
+    // Unknown rooms and strangers are refused with typed codes, and nothing is recorded.
+    const noPortal = await adapter.act({ type: "message", platformEventId: platformEventId("x1"), sender: platformUserId("alice"), room: platformRoomId("#nowhere"), text: "lost?" });
+    assert.deepEqual(noPortal.status === "rejected" && noPortal.code, "MIMI_ERR_BRIDGE_NO_PORTAL");
+    const ghost = await adapter.act({ type: "message", platformEventId: platformEventId("x2"), sender: platformUserId("~mimi://b.example/u/bob"), room, text: "spoofed" });
+    assert.deepEqual(ghost.status === "rejected" && ghost.code, "MIMI_ERR_BRIDGE_NOT_LOCAL");
+    const unknownTarget: PlatformEventId = platformEventId("never-sent");
+    const edit = await adapter.act({ type: "message.edit", platformEventId: platformEventId("x3"), sender: platformUserId("alice"), room, target: unknownTarget, text: "edit of nothing" });
+    assert.equal(edit.status, "ignored");
+  } finally {
+    await closeAll([bob]);
+    await net.stop();
+  }
+});
+
+test("loopback: consent both ways through the platform (prompt, grant, request) and identifier resolution", async () => {
+  const { startNetwork } = await import("../helpers/providers.ts");
+  const { testClient, collect, closeAll } = await import("../helpers/acceptance.ts");
+  resetLoopbackPlatform(BRIDGED);
+  const consent = { consent: { preConsent: "none" } };
+  const net = await startNetwork([BRIDGED, "b.example"], { extraConfig: (d) => (d === BRIDGED ? { adapters: { loopback: {} }, ...consent } : consent) });
+  const bob = await testClient(net.providers["b.example"]!.clientApiUrl);
+  try {
+    const b = await bob.client.register("bob");
+    collect(bob);
+    const adapter = loopbackOf(net.providers[BRIDGED]!);
+    const platform = adapter.platform;
+    const alice = platformUserId("alice");
+    const bobGhost = adapter.ghostFor(b.userUri);
+    // alice's first gesture on the platform makes her a MIMI user (and resolves bob's address).
+    const q = await adapter.act({ type: "identifier.query", platformEventId: platformEventId("q1"), sender: alice, query: b.userUri });
+    assert.deepEqual(q.status === "accepted" && q.resolved, [{ mimiUri: b.userUri, ghost: bobGhost }]);
+    // MIMI → platform: bob asks alice; the platform prompts her.
+    await bob.client.consentRequest("mimi://a.example/u/alice");
+    const prompt = await platform.waitFor(() => platform.consentPrompts.find((p) => p.requester === b.userUri), "alice is prompted");
+    assert.equal(prompt.target, alice);
+    assert.equal(prompt.requesterGhost, bobGhost);
+    // platform → MIMI: she accepts; bob learns it and can add her.
+    const granted = await adapter.act({ type: "consent.grant", platformEventId: platformEventId("g1"), sender: alice, peer: bobGhost });
+    assert.equal(granted.status, "accepted");
+    await until(async () => (await bob.client.consentList()).outgoing.some((r) => r.state === "granted"), "bob sees the grant");
+    const roomId = await bob.client.createRoom("group", { participants: ["mimi://a.example/u/alice"] });
+    const portals = net.providers[BRIDGED]!.bridge!.portals("loopback")!;
+    await until(async () => (await portals.byRoom(roomId)) !== undefined, "the room bob made with alice gets a portal");
+    // platform → MIMI: alice asks bob; bob's provider records the request.
+    const asked = await adapter.act({ type: "consent.request", platformEventId: platformEventId("r1"), sender: alice, peer: adapter.ghostFor("mimi://b.example/u/carol") });
+    assert.equal(asked.status, "accepted", "a request to an unknown user looks like any other (MIMI-PROTO-CONSENT-05)");
+    // A consent gesture towards a local user (not a ghost) is refused with a typed code.
+    const wrong = await adapter.act({ type: "consent.request", platformEventId: platformEventId("r2"), sender: alice, peer: platformUserId("dave") });
+    assert.equal(wrong.status === "rejected" && wrong.code, "MIMI_ERR_BRIDGE_NOT_LOCAL");
+  } finally {
+    await closeAll([bob]);
+    await net.stop();
+  }
+});
