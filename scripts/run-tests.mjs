@@ -5,6 +5,7 @@
 //   node scripts/run-tests.mjs static         type-check (tsc) and lint (eslint)
 //   node scripts/run-tests.mjs unit           unit, vectors, http, cli tests (no external servers)
 //   node scripts/run-tests.mjs integration    tests that start real processes and servers
+//   node scripts/run-tests.mjs xmpp           the XMPP adapter against a real Prosody (issue 5)
 //   ... [--] extra args                       passed to `node --test` (e.g. --test-name-pattern)
 //
 // All test files run in a single `node --test` invocation so its closing summary counts every
@@ -20,14 +21,15 @@ await reexecIfNeeded();
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const tiers = {
   unit: ["test/unit", "test/vectors", "test/http", "test/cli"],
-  integration: ["test/integration"],
+  integration: ["test/integration", "test/adapters/loopback.test.ts"],
+  xmpp: ["test/adapters/xmpp"],
 };
-tiers.all = [...tiers.unit, ...tiers.integration];
+tiers.all = [...tiers.unit, ...tiers.integration, ...tiers.xmpp];
 
 const [tier = "all", ...rest] = process.argv.slice(2);
 const extra = rest[0] === "--" ? rest.slice(1) : rest;
-if (!["all", "static", "unit", "integration"].includes(tier)) {
-  process.stderr.write(`unknown tier ${tier}; use all, static, unit or integration\n`);
+if (!["all", "static", ...Object.keys(tiers)].includes(tier)) {
+  process.stderr.write(`unknown tier ${tier}; use all, static, ${Object.keys(tiers).join(", ")}\n`);
   process.exit(2);
 }
 
@@ -50,7 +52,13 @@ function testFiles(dirs) {
       else if (name.endsWith(".test.ts")) out.push(relative(root, p));
     }
   };
-  for (const d of dirs) walk(join(root, d));
+  for (const d of dirs) {
+    const p = join(root, d);
+    if (d.endsWith(".test.ts")) {
+      if (!existsSync(p)) throw new Error(`test file ${d} is missing`);
+      out.push(d);
+    } else walk(p);
+  }
   return out;
 }
 
