@@ -1,6 +1,7 @@
 // The `adapters.xmpp` config section (TypeBox). The core validates it together with the rest of
 // the configuration; `resolveXmppConfig` fills the defaults again so the adapter also works when
 // handed a partial object (tests, embedding).
+import { readFileSync, statSync } from "node:fs";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { MimiError } from "../../src/adapter/index.ts";
@@ -15,7 +16,12 @@ export const XmppConfigSchema = Type.Object(
       description: "the XMPP server's XEP-0114 component listener, e.g. xmpp://127.0.0.1:5347",
     }),
     componentDomain: Domain("the component's domain: ghosts and MIMI rooms live here, e.g. mimi.xmpp.example"),
-    componentSecret: Type.String({ minLength: 1, description: "the component secret shared with the XMPP server (never logged)" }),
+    componentSecret: Type.Optional(
+      Type.String({ minLength: 1, description: "the component secret shared with the XMPP server (never logged); prefer componentSecretFile" }),
+    ),
+    componentSecretFile: Type.Optional(
+      Type.String({ minLength: 1, description: "file holding the component secret (mode 0600 or stricter; surrounding whitespace ignored)" }),
+    ),
     domain: Domain("the XMPP server's user domain: <name>@<domain> is mimi://<provider>/u/<name>"),
     mucDomain: Type.Optional(Domain("the XMPP server's own MUC service, for bridging existing MUCs, e.g. conference.xmpp.example")),
     admins: Type.Array(Type.String({ minLength: 3, maxLength: 3071 }), {
@@ -58,9 +64,14 @@ export const XmppConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export type XmppConfig = Static<typeof XmppConfigSchema>;
+/** After resolveXmppConfig the secret is always present (read from componentSecretFile if given). */
+export type XmppConfig = Static<typeof XmppConfigSchema> & { componentSecret: string };
+
+// Values copied from a sample or a template: running with them would make the component
+// password guessable, so the adapter refuses them (like the Matrix registration placeholders).
+const PLACEHOLDER = /^(?:.*(?:placeholder|change[-_ ]?me|replace[-_ ]?me).*|secret|password)$/i;
 /** What callers may pass: everything with a default is optional. */
-export type XmppConfigInput = Omit<XmppConfig, "admins" | "reconnect" | "keepaliveMs" | "stopTimeoutMs" | "limits" | "muc" | "ghostResource"> & {
+export type XmppConfigInput = Omit<Static<typeof XmppConfigSchema>, "admins" | "reconnect" | "keepaliveMs" | "stopTimeoutMs" | "limits" | "muc" | "ghostResource"> & {
   admins?: string[];
   reconnect?: Partial<XmppConfig["reconnect"]>;
   keepaliveMs?: number;
@@ -77,5 +88,36 @@ export function resolveXmppConfig(input: Readonly<XmppConfigInput>): XmppConfig 
     const problems = [...Value.Errors(XmppConfigSchema, value)].slice(0, 5).map((e) => `${e.path || "/"}: ${e.message}`);
     throw new MimiError("MIMI_ERR_CONFIG_INVALID", `adapters.xmpp is invalid: ${problems.join("; ")}`, { details: { problems } });
   }
-  return value;
+  const secret = componentSecretOf(value);
+  return { ...value, componentSecret: secret };
+}
+
+function componentSecretOf(value: Static<typeof XmppConfigSchema>): string {
+  const invalid = (problem: string): MimiError =>
+    new MimiError("MIMI_ERR_CONFIG_INVALID", `adapters.xmpp is invalid: ${problem}`, { details: { problems: [problem] } });
+  const { componentSecret, componentSecretFile } = value;
+  if ((componentSecret === undefined) === (componentSecretFile === undefined)) {
+    throw invalid("/componentSecret: give exactly one of componentSecret and componentSecretFile");
+  }
+  let secret = componentSecret;
+  if (componentSecretFile !== undefined) {
+    try {
+      // A secret file others can read is a leaked secret (the same rule as the TLS key files).
+      if ((statSync(componentSecretFile).mode & 0o077) !== 0) {
+        throw invalid(`/componentSecretFile: ${componentSecretFile} must not be readable by group or others (chmod 600)`);
+      }
+      secret = readFileSync(componentSecretFile, "utf8").trim();
+    } catch (err) {
+      if (err instanceof MimiError) throw err;
+      throw new MimiError("MIMI_ERR_CONFIG_INVALID", `adapters.xmpp is invalid: /componentSecretFile: cannot read ${componentSecretFile}`, {
+        cause: err,
+        details: { problems: ["/componentSecretFile: cannot read"] },
+      });
+    }
+    if (secret.length === 0) throw invalid(`/componentSecretFile: ${componentSecretFile} is empty`);
+  }
+  if (secret === undefined || PLACEHOLDER.test(secret)) {
+    throw invalid("/componentSecret: a placeholder secret; generate one (e.g. openssl rand -hex 32) and give it to the XMPP server and the bridge");
+  }
+  return secret;
 }
