@@ -21,7 +21,7 @@ await reexecIfNeeded();
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const tiers = {
   unit: ["test/unit", "test/vectors", "test/http", "test/cli"],
-  integration: ["test/integration", "test/adapters/loopback.test.ts"],
+  integration: ["test/integration", "test/adapters/loopback.test.ts", "test/adapters/bridge-plaintext.test.ts"],
   xmpp: ["test/adapters/xmpp"],
 };
 tiers.all = [...tiers.unit, ...tiers.integration, ...tiers.xmpp];
