@@ -105,7 +105,14 @@ export class LoopbackAdapter
     }
   }
   ghostFor(mimiUri: string): PlatformUserId {
-    return platformUserId(`~${mimiUri}`);
+    // One ghost per MIMI user, whatever the URI's spelling (an IRI or its percent-encoded form).
+    let canonical = mimiUri;
+    try {
+      canonical = parseMimiUri(mimiUri).uri;
+    } catch {
+      // not a MIMI URI: kept as given
+    }
+    return platformUserId(`~${canonical}`);
   }
   parseGhost(user: PlatformUserId): string | undefined {
     return user.startsWith("~mimi://") ? user.slice(1) : undefined;

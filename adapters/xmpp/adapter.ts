@@ -298,6 +298,8 @@ export class XmppAdapter
       this.#drop("iq get/set without an id or without exactly one child", el);
       return this.#replyError(el, { condition: "bad-request" });
     }
+    // The link has taken the answers to our own requests: any other result or error answers nothing.
+    if (el.name === "iq" && !isIqRequest) return this.#drop("iq result or error that answers no request", el);
 
     // Traffic of the server's MUCs for the bridge bot and ghost occupants.
     if (fromC.kind === "serverMuc") {
@@ -325,8 +327,9 @@ export class XmppAdapter
     if (el.name === "message" && el.attrs.type === "error") {
       // A bounce of something we sent (RFC 6120 §8.3): retried or dropped by the queue; a MUC
       // occupant session that bounces is gone.
-      link.handleBounce(el);
+      const ours = link.handleBounce(el);
       if (toC.kind === "room") await muc.dropSession(toC.bare, fromFull);
+      else if (!ours) this.#drop("error that answers nothing we sent", el);
       return;
     }
 
@@ -342,9 +345,8 @@ export class XmppAdapter
         if (el.name === "message") {
           if (nick !== undefined && el.attrs.type !== "groupchat") return muc.onPrivateMessage(el, toC.bare, nick);
           if (nick === undefined && el.attrs.type === "groupchat") return muc.onGroupchat(el, fromC.bare, fromFull, toC.bare);
-          if (nick === undefined && el.getChild("x", NS.mucUser)?.getChild("invite") !== undefined) {
-            return this.#replyError(el, { condition: "feature-not-implemented", text: "invite people from a MIMI client, or ask an admin" });
-          }
+          // MIMI-XMPP-22: XEP-0045 §7.8.2 mediated invitation → room.membership invite.
+          if (nick === undefined && el.getChild("x", NS.mucUser)?.getChild("invite") !== undefined) return muc.onInvite(el, fromC.bare, toC.bare);
           return this.#replyError(el, { condition: "bad-request", text: "send type=groupchat to the room" });
         }
         if (isIqRequest) {
@@ -364,8 +366,9 @@ export class XmppAdapter
         return;
       }
       default:
+        this.#drop("addressed to an unknown JID on the component", el);
         if (isIqRequest || (el.name === "message" && el.attrs.type !== "error")) await this.#replyError(el, { condition: "item-not-found", text: "no such user or room on this bridge" });
-        return this.#drop("addressed to an unknown JID on the component", el);
+        return;
     }
   }
 
@@ -383,7 +386,8 @@ export class XmppAdapter
   #ghostIq(el: XmlElement, ghost: Extract<JidClass, { kind: "ghost" }>): XmlElement | null | StanzaErrorSpec {
     if (el.attrs.type === "get" && el.getChild("ping", NS.ping) !== undefined) return null;
     const q = el.getChild("query", NS.discoInfo);
-    if (el.attrs.type === "get" && q !== undefined && q.attrs.node === undefined) {
+    if (el.attrs.type === "get" && q !== undefined && q.attrs.node !== undefined) return { condition: "item-not-found" }; // XEP-0030 §3.2: no nodes
+    if (el.attrs.type === "get" && q !== undefined) {
       return xml(
         "query",
         { xmlns: NS.discoInfo },
@@ -425,7 +429,9 @@ export class XmppAdapter
       if (plan.events[0]?.type !== "message") return; // typing or markers before any chat: nothing to show
       const created = await b.submit({
         type: "room.create",
-        platformEventId: platformEventId(`create:${room}`),
+        // Keyed by the first message too: a refused creation (no consent yet) stays the answer to
+        // that stanza only; a later message tries again once the peer consented.
+        platformEventId: platformEventId(`create:${room}:${primary}`),
         sender: platformUserId(from.bare),
         room,
         kind: "direct",

@@ -345,8 +345,35 @@ export class BridgedMucs {
   /** A message from a server MUC. Only the bot's copy is read (every occupant gets one). */
   async onMessage(stanza: XmlElement, from: { bare: string; resource?: string | undefined }, to: string): Promise<void> {
     if (stanza.attrs.type === "error") return this.#bounce(stanza, from.bare, to);
+    const invite = from.resource === undefined ? stanza.getChild("x", NS.mucUser)?.getChild("invite") : undefined;
+    if (invite !== undefined) return this.#serial.run(`in:${from.bare}`, () => this.#invited(stanza, from.bare, to, invite));
     if (to !== this.botJid) return;
     await this.#serial.run(`in:${from.bare}`, () => this.#message(stanza, from));
+  }
+
+  /**
+   * MIMI-XMPP-23: an occupant's XEP-0045 §7.8.2 mediated invitation of a ghost, forwarded by the
+   * MUC (`<invite from=real JID/>`) → room.membership invite of that remote MIMI user.
+   */
+  async #invited(stanza: XmlElement, mucJid: string, to: string, invite: XmlElement): Promise<void> {
+    const state = await this.state(mucJid);
+    const ghostJid = tryParseJid(to);
+    const ghost = ghostJid === undefined ? undefined : this.#b.ids.classify(ghostJid);
+    const inviter = this.#localOf({ jid: bareOfText(invite.attrs.from ?? ""), affiliation: "", role: "" });
+    if (state === undefined || ghost?.kind !== "ghost" || inviter === undefined) {
+      this.#b.log.info({ muc: mucJid }, "xmpp: an invitation from a bridged MUC that names no ghost or no local inviter; ignored");
+      return;
+    }
+    const res = await this.#b.submit({
+      type: "room.membership",
+      platformEventId: platformEventId(`invite:${stanza.attrs.id ?? randomBytes(8).toString("hex")}:${ghost.bare}`),
+      sender: platformUserId(inviter),
+      room: platformRoomId(mucJid),
+      action: "invite",
+      target: platformUserId(ghost.bare),
+      timestamp: Date.now(),
+    });
+    if (res.status !== "accepted") this.#b.log.info({ muc: mucJid, status: res.status, code: res.status === "rejected" ? res.code : undefined }, "xmpp: an invitation in a bridged MUC was not carried into MIMI");
   }
 
   async #bounce(stanza: XmlElement, mucJid: string, to: string): Promise<void> {

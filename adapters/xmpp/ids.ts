@@ -131,8 +131,9 @@ export class XmppIds {
     if (domainpart === this.#id.componentDomain) {
       if (localpart === undefined) return { kind: "service", jid };
       const ghost = this.parseGhost(bareOf(jid));
-      if (ghost !== undefined) return { kind: "ghost", bare: bareOf(jid), mimiUri: ghost, jid };
-      if (unescapeJidLocalpart(localpart).includes("@")) return { kind: "other", jid };
+      // A "ghost" of one of our own provider's users is not one: that user is local (localJidOf).
+      if (ghost !== undefined && this.localJidOf(ghost) === undefined) return { kind: "ghost", bare: bareOf(jid), mimiUri: ghost, jid };
+      if (ghost !== undefined || unescapeJidLocalpart(localpart).includes("@")) return { kind: "other", jid };
       return { kind: "room", bare: bareOf(jid), jid };
     }
     if (this.#id.mucDomain !== undefined && domainpart === this.#id.mucDomain && localpart !== undefined) return { kind: "serverMuc", bare: bareOf(jid), jid };

@@ -55,6 +55,12 @@ export interface LinkOptions {
 const OUT_PREFIX = "out/";
 const seqKey = (seq: number) => `${OUT_PREFIX}${seq.toString().padStart(16, "0")}`;
 const MAX_BATCH = 200;
+/**
+ * A batch and its barrier ping stay well under what the server reads at once (Prosody's epoll
+ * backend reads 8192 bytes): a server that shuts down between two reads routes the first part of
+ * a larger batch but never answers its ping, and the batch is sent again (duplicates).
+ */
+const MAX_BATCH_BYTES = 4096;
 const MAX_BOUNCE_RETRIES = 5;
 const RECENT_LIMIT = 5000;
 const BARRIER_TIMEOUT_MS = 30000;
@@ -206,9 +212,12 @@ export class ComponentLink {
       if (!this.#online || entity === undefined) return;
       const epoch = this.#epoch;
       const batch: OutEntry[] = [];
+      let bytes = 0;
       for (const e of this.#queue) {
         if (!e.persisted) break; // keep the order: wait until it is stored
         if (e.sentIn === epoch) continue;
+        bytes += Buffer.byteLength(e.xml, "utf8");
+        if (batch.length > 0 && bytes > MAX_BATCH_BYTES) break;
         batch.push(e);
         if (batch.length >= MAX_BATCH) break;
       }

@@ -89,11 +89,16 @@ export class ComponentMuc {
     const cached = this.#rooms.get(roomJid);
     if (cached !== undefined) return cached;
     const stored = await this.#b.store.get<RoomState>(key("room", roomJid));
+    // Another caller may have loaded or created the state meanwhile: one object per room, always.
+    const raced = this.#rooms.get(roomJid);
+    if (raced !== undefined) return raced;
     if (stored !== undefined) {
       this.#rooms.set(roomJid, stored);
       return stored;
     }
     const portal = await this.#b.core.portals.byPlatformRoom(platformRoomId(roomJid));
+    const raced2 = this.#rooms.get(roomJid);
+    if (raced2 !== undefined) return raced2;
     if (portal === undefined) return undefined;
     const state: RoomState = { roomJid, roomId: portal.roomId, kind: portal.kind, members: {}, banned: [], occupants: {}, historySeq: 0 };
     this.#rooms.set(roomJid, state);
@@ -252,7 +257,11 @@ export class ComponentMuc {
         await this.#replyError(stanza, res.status === "rejected" ? errorForRejection(res) : { condition: "not-allowed", text: res.status === "ignored" ? res.reason : "room not created" });
         return;
       }
-      state = { roomJid, roomId: res.roomId, kind: "group", name: local, members: { [fromBare]: { role: "admin" } }, banned: [], occupants: {}, historySeq: 0 };
+      // MIMI events of the new room (its metadata, the creator's participation) may have made the
+      // state from the portal while the core was creating it: keep that one object.
+      state = (await this.room(roomJid)) ?? { roomJid, roomId: res.roomId, kind: "group", name: local, members: {}, banned: [], occupants: {}, historySeq: 0 };
+      state.name ??= local;
+      state.members[fromBare] ??= { role: "admin" };
       this.#rooms.set(roomJid, state);
       created = true;
     }
@@ -388,6 +397,41 @@ export class ComponentMuc {
   async #authorOf(state: RoomState, sid: string): Promise<HistoryEntry | undefined> {
     const rows = await this.#b.store.list<HistoryEntry>(`${key("hist", state.roomJid)}/`);
     return rows.map((r) => r.value).find((h) => h.sid === sid);
+  }
+
+  /**
+   * MIMI-XMPP-22: a member's XEP-0045 §7.8.2 mediated invitation (`<invite to=…/>` to the room) →
+   * room.membership invite of the ghost (a remote MIMI user) or local user it names. The room
+   * policy decides; the added user then appears through the MIMI participant change.
+   */
+  async onInvite(stanza: XmlElement, fromBare: string, roomJid: string): Promise<void> {
+    await this.#serial.run(`in:${roomJid}`, async () => {
+      const b = this.#b;
+      const reply = async (spec: StanzaErrorSpec) => {
+        const r = errorReply(stanza, spec);
+        if (r !== undefined) await b.link.sendNow(r);
+      };
+      const state = await this.room(roomJid);
+      if (state === undefined || state.members[fromBare] === undefined) return reply({ condition: "item-not-found", text: "no such room" });
+      const invites = stanza.getChild("x", NS.mucUser)?.getChildren("invite") ?? [];
+      if (invites.length > 20) return reply({ condition: "policy-violation", text: "at most 20 invitations at once" });
+      for (const invite of invites) {
+        const jid = tryParseJid(invite.attrs.to);
+        const c = jid === undefined ? undefined : b.ids.classify(jid);
+        if (c?.kind !== "ghost" && c?.kind !== "local") return reply({ condition: "jid-malformed", text: "invite a user of this server or a MIMI user's address on this bridge" });
+        const res = await b.submit({
+          type: "room.membership",
+          platformEventId: platformEventId(`invite:${stanza.attrs.id ?? randomBytes(8).toString("hex")}:${c.bare}`),
+          sender: platformUserId(fromBare),
+          room: platformRoomId(roomJid),
+          action: "invite",
+          target: platformUserId(c.bare),
+          timestamp: Date.now(),
+        });
+        if (res.status === "rejected") return reply(errorForRejection(res));
+        if (res.status === "ignored") return reply({ condition: "not-allowed", text: res.reason });
+      }
+    });
   }
 
   /** Groupchat message from a local occupant (XEP-0045 §7.4, §8.1 subject). */
@@ -819,7 +863,7 @@ export class ComponentMuc {
         await this.#save(state);
         await this.#broadcast((to) => xml("message", { from: state.roomJid, to, type: "groupchat" }, xml("x", { xmlns: NS.mucUser }, xml("status", { code: "104" }))), this.#fulls(state), true);
       }
-      if (md.subject !== undefined && md.subject !== state.subject) {
+      if (md.subject !== undefined && md.subject !== (state.subject ?? "")) {
         state.subject = md.subject;
         if (byNick === undefined) delete state.subjectNick;
         else state.subjectNick = byNick;

@@ -128,6 +128,12 @@ export function parseMessage(stanza: XmlElement, limits: { maxIdLength: number; 
     }
     return v;
   };
+  // A reference element without its (required) id is malformed.
+  const needId = (v: string | undefined, what: string): string | undefined => {
+    if (v !== undefined) return idOk(v, `${what} id`);
+    problems.push(`${what} without id`);
+    return undefined;
+  };
   const id = idOk(stanza.attrs.id, "id");
   // XEP-0359 §4: origin-id is the sender's own stable ID.
   const originId = idOk(stanza.getChild("origin-id", NS.sid)?.attrs.id, "origin-id");
@@ -137,42 +143,39 @@ export function parseMessage(stanza: XmlElement, limits: { maxIdLength: number; 
 
   // XEP-0308 §3: <replace id='first id'/>.
   const replaceEl = stanza.getChild("replace", NS.correct);
-  const replace = replaceEl === undefined ? undefined : (idOk(replaceEl.attrs.id, "replace id") ?? (problems.push("replace without id"), undefined));
+  const replace = replaceEl === undefined ? undefined : needId(replaceEl.attrs.id, "replace");
 
   // XEP-0461 §3: <reply to='author' id='referenced id'/>.
   const replyEl = stanza.getChild("reply", NS.reply);
   let reply: ParsedMessage["reply"];
   if (replyEl !== undefined) {
-    const rid = idOk(replyEl.attrs.id, "reply id");
-    if (rid === undefined) problems.push("reply without id");
-    else reply = { id: rid, to: replyEl.attrs.to };
+    const rid = needId(replyEl.attrs.id, "reply");
+    if (rid !== undefined) reply = { id: rid, to: replyEl.attrs.to };
   }
 
   // XEP-0444 §3.2: the complete set of the sender's reactions to one message.
   const reactEl = stanza.getChild("reactions", NS.reactions);
   let reactions: ParsedMessage["reactions"];
   if (reactEl !== undefined) {
-    const rid = idOk(reactEl.attrs.id, "reactions id");
+    const rid = needId(reactEl.attrs.id, "reactions");
     const emojis = [...new Set(reactEl.getChildren("reaction").map((r) => r.getText().trim()))].filter((e) => e.length > 0 && e.length <= 64);
-    if (rid === undefined) problems.push("reactions without id");
-    else if (emojis.length > limits.maxReactions) problems.push(`more than ${limits.maxReactions} reactions`);
-    else reactions = { id: rid, emojis };
+    if (emojis.length > limits.maxReactions) problems.push(`more than ${limits.maxReactions} reactions`);
+    else if (rid !== undefined) reactions = { id: rid, emojis };
   }
 
   // XEP-0424 §4 (urn:xmpp:message-retract:1); version 0 used <apply-to xmlns=fasten><retract/>.
   let retract: string | undefined;
   const retractEl = stanza.getChild("retract", NS.retract);
   if (retractEl !== undefined) {
-    retract = idOk(retractEl.attrs.id, "retract id");
-    if (retract === undefined) problems.push("retract without id");
+    retract = needId(retractEl.attrs.id, "retract");
   } else {
     const applyTo = stanza.getChild("apply-to", NS.fasten);
-    if (applyTo?.getChild("retract", NS.retract0) !== undefined) retract = idOk(applyTo.attrs.id, "apply-to id");
+    if (applyTo?.getChild("retract", NS.retract0) !== undefined) retract = needId(applyTo.attrs.id, "apply-to");
   }
 
   // XEP-0333 §3: <displayed id='…'/> (received and acknowledged are not mapped).
   const displayedEl = stanza.getChild("displayed", NS.markers);
-  const displayed = displayedEl === undefined ? undefined : idOk(displayedEl.attrs.id, "displayed id");
+  const displayed = displayedEl === undefined ? undefined : needId(displayedEl.attrs.id, "displayed");
 
   // XEP-0085 §5.
   let chatState: ChatState | undefined;

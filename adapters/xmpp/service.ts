@@ -125,7 +125,12 @@ export class ServiceHandler {
     if (res.status === "rejected") return errorForRejection(res);
     const first = res.status === "accepted" ? res.resolved?.[0] : undefined;
     if (first === undefined) return { condition: "item-not-found", text: `no MIMI user found for ${text}` };
-    const ghost = this.#b.ids.platformUserFor(first.mimiUri);
+    let ghost: string;
+    try {
+      ghost = this.#b.ids.platformUserFor(first.mimiUri);
+    } catch {
+      return { condition: "item-not-found", text: `${first.mimiUri} has no XMPP address on this bridge` };
+    }
     // XEP-0100 §6.3.2: the result carries <jid/> (and <prompt/> for older clients).
     return xml("query", { xmlns: NS.gateway }, xml("jid", {}, ghost), xml("prompt", {}, ghost));
   }

@@ -376,6 +376,14 @@ export class BridgeHost {
           ...(e.name === undefined ? {} : { name: e.name }),
           ...(e.kind === "direct" ? { participants: invite } : {}),
         });
+        if (e.kind === "direct") {
+          // A direct room lists its peer from the start, but the peer's clients are only added with
+          // consent (MIMI-POLICY-29). Without them nothing the platform user writes would reach the
+          // peer: add them now (also when the hub named an existing room), or refuse (typically
+          // MIMI_ERR_CONSENT_REQUIRED) without linking, so a later attempt can try again.
+          const members = (await c.room(roomId)).members;
+          for (const u of invite) if (!members.some((m) => m.startsWith(`${u.replace("/u/", "/d/")}/`))) await c.addUser(roomId, u);
+        }
         await portals.link(roomId, e.room, e.kind);
         if (e.kind !== "direct") for (const u of invite) await c.addUser(roomId, u);
         if (e.topic !== undefined) await c.updateMetadata(roomId, { subject: e.topic });
@@ -394,11 +402,32 @@ export class BridgeHost {
           case "join": {
             // A local user joining a bridged room: by external commit if already a participant,
             // otherwise a hosted member that may add participants adds them.
+            // (The joiner's own client is not in the room yet, so it cannot add itself.)
             const joiner = await this.#ensureClient(adapter, e.target);
-            const info = await c.room(p.roomId).catch(() => undefined);
-            const listed = info?.participants.some((x) => x.user === target) ?? false;
-            if (listed) await joiner.client.join(p.roomId);
-            else await c.addUser(p.roomId, target);
+            if ((await joiner.client.room(p.roomId).catch(() => undefined))?.status === "active") break; // in already
+            const members: Hosted[] = [];
+            for (const h of this.#hosted.values()) {
+              if (h.adapter === id && h !== joiner && (await h.client.room(p.roomId).catch(() => undefined))?.status === "active") members.push(h);
+            }
+            const info = await members[0]?.client.room(p.roomId);
+            if (info?.participants.some((x) => x.user === target) === true) {
+              await joiner.client.join(p.roomId);
+              break;
+            }
+            if (members.length === 0) throw new MimiError("MIMI_ERR_SDK_UNKNOWN_ROOM", `no user of this bridge is in ${p.roomId} to add ${target}`);
+            // The first hosted member whose role may add users does it.
+            let refused: MimiError | undefined;
+            for (const m of members) {
+              try {
+                await m.client.addUser(p.roomId, target);
+                refused = undefined;
+                break;
+              } catch (err) {
+                if (!isMimiError(err)) throw err;
+                refused = err;
+              }
+            }
+            if (refused !== undefined) throw refused;
             break;
           }
           case "leave":
@@ -580,6 +609,9 @@ export class BridgeHost {
         const change =
           event.type === "participantAdded" ? "added" : event.type === "participantRemoved" ? "removed" : event.type === "participantBanned" ? "banned" : event.type === "roleChanged" ? "role" : "left";
         const subject = user ?? `mimi://${this.#o.services.domain}/u/${name}`;
+        // The SDK reports role indexes; adapters get the room policy's role names (MimiParticipantChange.role).
+        const roleIndex = event.type === "participantAdded" ? event.role : event.type === "roleChanged" ? event.to : undefined;
+        const role = roleIndex === undefined ? undefined : await this.#roleName(name, event.roomId, roleIndex);
         await this.#withRetries(`participant ${change}`, () =>
           adapter.handleMimiParticipantChange({
             room: platformRoom,
@@ -587,8 +619,7 @@ export class BridgeHost {
             change,
             user: subject,
             platformUser: this.#sender(adapter, subject).platformUser,
-            ...(event.type === "participantAdded" ? { role: String(event.role) } : {}),
-            ...(event.type === "roleChanged" ? { role: String(event.to) } : {}),
+            ...(role === undefined ? {} : { role }),
             ...("by" in event && event.by !== undefined ? { by: event.by } : {}),
             timestamp: event.timestamp,
           }),
@@ -604,6 +635,12 @@ export class BridgeHost {
       default:
         log.debug("not handed to the adapter");
     }
+  }
+
+  /** The name of role `index` in the room's policy, as the user's hosted client knows it. */
+  async #roleName(name: string, roomId: string, index: number): Promise<string> {
+    const info = await this.#hosted.get(name)?.client.room(roomId).catch(() => undefined);
+    return info?.participants.find((p) => p.role === index)?.roleName ?? String(index);
   }
 
   async #onConsentNotice(n: { kind: string; requester: string; target: string; roomId: string | undefined }): Promise<void> {

@@ -98,7 +98,7 @@ export function loopbackDriver(): PlatformDriver {
 
 adapterConformance("loopback", loopbackDriver);
 
-test("loopback: a delivery the platform refuses is retried until it lands, and shown once", async () => {
+test("MIMI-ADAPTER-03 loopback: a delivery the platform refuses is retried until it lands, and shown once", async () => {
   // Uses the conformance world through a small scenario of its own.
   const { startNetwork } = await import("../helpers/providers.ts");
   const { testClient, collect, closeAll } = await import("../helpers/acceptance.ts");
@@ -135,7 +135,7 @@ test("loopback: a delivery the platform refuses is retried until it lands, and s
   }
 });
 
-test("loopback: consent both ways through the platform (prompt, grant, request) and identifier resolution", async () => {
+test("MIMI-ADAPTER-07 loopback: consent both ways through the platform (prompt, grant, request) and identifier resolution", async () => {
   const { startNetwork } = await import("../helpers/providers.ts");
   const { testClient, collect, closeAll } = await import("../helpers/acceptance.ts");
   resetLoopbackPlatform(BRIDGED);

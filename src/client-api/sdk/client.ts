@@ -29,6 +29,7 @@ import {
   externalJoin,
   generateKeyPackages,
   getParticipantList,
+  getBaseRoomPolicy,
   getRolesList,
   getRoomMetadata,
   inspectMessage,
@@ -453,10 +454,13 @@ export class MimiClient {
     if (g === undefined) return { roomId, status: r.status, ...(r.kind === undefined ? {} : { kind: r.kind }), participants: [], members: [] };
     const roles = getRolesList(g);
     const meta = getRoomMetadata(g);
+    // A member that joined by Welcome was not told the kind; a fixed-membership room is a direct
+    // room (room-policy-03 §5, MIMI-POLICY-29).
+    const kind = r.kind ?? (getBaseRoomPolicy(g)?.fixedMembership === true ? "direct" : undefined);
     return {
       roomId,
       status: r.status,
-      ...(r.kind === undefined ? {} : { kind: r.kind }),
+      ...(kind === undefined ? {} : { kind }),
       epoch: epoch(g).toString(),
       ...(meta === undefined || meta.roomName === "" ? {} : { name: meta.roomName }),
       participants: (getParticipantList(g)?.participants ?? []).map((p) => ({ user: p.user, role: p.roleIndex, roleName: roleName(roles, p.roleIndex) })),

@@ -24,7 +24,11 @@ export class TestClient {
   #waiters: { match: (el: Element) => boolean; resolve: (el: Element) => void; after: number }[] = [];
   onlineCount = 0;
 
-  constructor(server: ProsodyServer, name: string, resource: string, domain = server.domain) {
+  /**
+   * `available: false` makes a session that never sends presence: it can send, but neither live
+   * messages to the bare JID nor offline messages are delivered to it (RFC 6121 §8.5.2.1.1).
+   */
+  constructor(server: ProsodyServer, name: string, resource: string, domain = server.domain, options: { available?: boolean } = {}) {
     this.name = name;
     this.bare = `${name}@${domain}`;
     const pw = password(name);
@@ -38,6 +42,7 @@ export class TestClient {
     this.xmpp.on("error", () => undefined);
     this.xmpp.on("online", () => {
       this.onlineCount++;
+      if (options.available === false) return;
       // Fetch the roster first: Prosody delivers subscription approvals only to "interested"
       // resources (RFC 6121 §2.1.6), then become available.
       void this.iq(xml("iq", { type: "get" }, xml("query", { xmlns: "jabber:iq:roster" })))
@@ -184,20 +189,24 @@ export class Bridge {
   }
 }
 
+/** The adapter settings the tests use against `server` (fast reconnects, short keepalive). */
+export function testXmppConfig(server: ProsodyServer): XmppConfigInput {
+  return {
+    service: server.componentService,
+    componentDomain: server.componentDomain,
+    componentSecret: server.componentSecret,
+    domain: server.domain,
+    mucDomain: server.mucDomain,
+    admins: [`admin@${server.domain}`],
+    reconnect: { initialDelayMs: 100, maxDelayMs: 1000, factor: 2 },
+    keepaliveMs: 5000,
+  };
+}
+
 export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> {
   const server = await startProsody({ users: USERS.map((name) => ({ name, password: password(name) })), ...(options.extraGlobal === undefined ? {} : { extraGlobal: options.extraGlobal }) });
   try {
-    const config = resolveXmppConfig({
-      service: server.componentService,
-      componentDomain: server.componentDomain,
-      componentSecret: server.componentSecret,
-      domain: server.domain,
-      mucDomain: server.mucDomain,
-      admins: [`admin@${server.domain}`],
-      reconnect: { initialDelayMs: 100, maxDelayMs: 1000, factor: 2 },
-      keepaliveMs: 5000,
-      ...options.config,
-    });
+    const config = resolveXmppConfig({ ...testXmppConfig(server), ...options.config });
     const bridge = new Bridge(server, config);
     if (options.startAdapter !== false) {
       await bridge.adapter.start();
