@@ -8,6 +8,7 @@
 //   MIMI-XMPP-03 one-to-one chat (RFC 6121 §5) ↔ direct rooms; portal creation
 //   MIMI-XMPP-04 presence subscription (RFC 6121 §3) ↔ consent; ghost presence
 //   MIMI-XMPP-05 XEP-0359 stable IDs; inbound idempotence
+//   MIMI-XMPP-06 inbound journal: stanzas that become MIMI events survive a bridge crash
 //   MIMI-XMPP-10 XEP-0308 corrections        MIMI-XMPP-11 XEP-0461 replies + XEP-0428 fallback
 //   MIMI-XMPP-12 XEP-0444 reactions          MIMI-XMPP-13 XEP-0424 retractions, XEP-0425 moderation
 //   MIMI-XMPP-14 XEP-0333 chat markers       MIMI-XMPP-15 XEP-0085 chat states
@@ -57,7 +58,7 @@ import {
 } from "../../src/adapter/index.ts";
 import { BridgedMucs } from "./bridged.ts";
 import { XmppConfigSchema, resolveXmppConfig, type XmppConfig } from "./config.ts";
-import { errorForRejection, type BridgeContext } from "./context.ts";
+import { errorForRejection, fromJsonEl, toJsonEl, type BridgeContext, type JsonEl } from "./context.ts";
 import { XmppIds, bareOf, key, sha256Hex, stanzaIdFor, tryParseJid, type JidClass } from "./ids.ts";
 import { planInbound } from "./inbound.ts";
 import { ComponentLink, errText } from "./link.ts";
@@ -159,6 +160,7 @@ export class XmppAdapter
     if (this.#started) return;
     this.#started = true;
     await this.#pruneMarkers().catch((err: unknown) => ctx.log.warn({ err: errText(err) }, "xmpp: pruning delivery markers failed"));
+    await this.#replayJournal();
     link.start();
     const wait = new Promise<void>((resolve) => setTimeout(resolve, 15000).unref());
     await Promise.race([this.#firstAttempt, wait]);
@@ -178,6 +180,7 @@ export class XmppAdapter
   /** Waits until every stanza received so far has been handled (tests). */
   async idle(): Promise<void> {
     const { muc, bridged } = this.#need();
+    await this.#journalTail; // stanzas waiting for their journal write are not in the serials yet
     await Promise.all([this.#serial.idle(), muc.idle(), bridged.idle()]);
   }
 
@@ -272,14 +275,78 @@ export class XmppAdapter
     this.#onStanza(el);
   }
 
+  // ---- inbound journal (MIMI-XMPP-06) ------------------------------------------------------------------
+  //
+  // XEP-0114 has no acknowledgements: a stanza the server wrote to our socket is gone from the
+  // server. What becomes MIMI events (messages, subscription presences) is therefore written to
+  // the adapter store before it is handled and deleted once handled; entries left by a crash are
+  // handled again on the next start, before anything new. The core deduplicates by the stanza's
+  // stable ID, so a replay of something already accepted changes nothing; a message without an
+  // id gets one derived from its journal key first. Every stanza, journaled or not, waits for the
+  // writes before it, so the order the server sent them in is kept.
+
+  #journalTail: Promise<unknown> = Promise.resolve();
+  #journalCounter = 0;
+
+  static #journaled(el: XmlElement): boolean {
+    if (el.name === "message") return el.attrs.type !== "error";
+    if (el.name === "presence") return ["subscribe", "subscribed", "unsubscribe", "unsubscribed"].includes(el.attrs.type ?? "");
+    return false;
+  }
+
   #onStanza(el: XmlElement): void {
-    void this.#route(el).catch((err: unknown) => {
-      this.#dropped++;
-      this.#ctx?.log.warn({ err: errText(err), stanza: el.name }, "xmpp: stanza handler failed");
-      if (el.name !== "presence" && (el.attrs.type === "get" || el.attrs.type === "set" || el.name === "message")) {
-        void this.#replyError(el, { condition: "internal-server-error", type: "wait" }).catch(() => undefined);
-      }
+    // What no server would route to us is dropped at once, never journaled.
+    const to = tryParseJid(el.attrs.to);
+    if (!["message", "presence", "iq"].includes(el.name) || tryParseJid(el.attrs.from) === undefined || to === undefined || to.domainpart !== this.#ids?.componentDomain) {
+      this.#dispatch(el, undefined);
+      return;
+    }
+    const store = this.#ctx?.store;
+    let key: string | undefined;
+    if (store !== undefined && XmppAdapter.#journaled(el)) {
+      const stamp = `${Date.now().toString().padStart(15, "0")}-${(this.#journalCounter++).toString().padStart(9, "0")}`;
+      key = `in/${stamp}`;
+      if (el.name === "message" && el.attrs.id === undefined) el.attrs.id = `xj-${stamp}`;
+    }
+    const entry = key;
+    const ready = this.#journalTail.then(() => (entry === undefined || store === undefined ? undefined : store.put(entry, toJsonEl(el))));
+    this.#journalTail = ready.catch(() => undefined);
+    void ready.then(
+      () => this.#dispatch(el, entry),
+      (err: unknown) => {
+        // Not journaled (the store failed): still handled, just without the crash guarantee.
+        this.#ctx?.log.warn({ err: errText(err) }, "xmpp: journaling an inbound stanza failed");
+        this.#dispatch(el, undefined);
+      },
+    );
+  }
+
+  /** Handles the stanzas a previous process journaled but did not finish (called before connecting). */
+  async #replayJournal(): Promise<void> {
+    const { ctx } = this.#need();
+    const rows = (await ctx.store.list<JsonEl>("in/")).sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+    if (rows.length === 0) return;
+    ctx.log.info({ stanzas: rows.length }, "xmpp: handling inbound stanzas journaled before a restart");
+    const last = rows[rows.length - 1]!.key;
+    this.#journalCounter = Math.max(this.#journalCounter, Number(last.slice(last.lastIndexOf("-") + 1)) + 1);
+    this.#journalTail = this.#journalTail.then(() => {
+      for (const row of rows) this.#dispatch(fromJsonEl(row.value), row.key);
     });
+  }
+
+  #dispatch(el: XmlElement, journalKey: string | undefined): void {
+    void this.#route(el)
+      .catch((err: unknown) => {
+        this.#dropped++;
+        this.#ctx?.log.warn({ err: errText(err), stanza: el.name }, "xmpp: stanza handler failed");
+        if (el.name !== "presence" && (el.attrs.type === "get" || el.attrs.type === "set" || el.name === "message")) {
+          void this.#replyError(el, { condition: "internal-server-error", type: "wait" }).catch(() => undefined);
+        }
+      })
+      .then(async () => {
+        if (journalKey !== undefined) await this.#ctx?.store.del(journalKey);
+      })
+      .catch((err: unknown) => this.#ctx?.log.warn({ err: errText(err) }, "xmpp: clearing a journaled stanza failed"));
   }
 
   async #route(el: XmlElement): Promise<void> {

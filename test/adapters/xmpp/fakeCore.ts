@@ -115,7 +115,11 @@ export class FakeCore implements CoreApi {
     return this.submissions.filter((s) => !s.duplicate).map((s) => s.event);
   }
 
+  /** While true, submissions never answer (a process that dies while the core works). */
+  stall = false;
+
   async submit(event: PlatformEvent): Promise<SubmitResult> {
+    if (this.stall) return new Promise<SubmitResult>(() => undefined);
     await Promise.resolve();
     const scope = "room" in event && event.room !== undefined ? event.room : "peer" in event ? event.peer : "";
     const dedupeKey = `${scope}\0${event.platformEventId}`;

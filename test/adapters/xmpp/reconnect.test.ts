@@ -154,4 +154,31 @@ describe("XMPP adapter: reconnect and the durable queue (real Prosody restarts)"
     // They were late: each carries its MIMI time as an XEP-0203 delay.
     assert.ok(got().every((el) => el.getChild("delay", "urn:xmpp:delay") !== undefined));
   });
+
+  it("MIMI-XMPP-06: stanzas the bridge received but had not handled when its process died are handled after the restart, once, in order", async () => {
+    const journal = () => [...bridge.store.data.keys()].filter((k) => k.startsWith("in/"));
+    assert.deepEqual(journal(), [], "nothing left over from earlier tests");
+    // The core stops answering: the process will "die" with these stanzas received but unhandled.
+    bridge.core.stall = true;
+    const before = bridge.core.submissions.length;
+    await aliceOut.send(xml("message", { to: ghost, type: "chat", id: "crash-1" }, xml("body", {}, "sent just before the crash")));
+    await aliceOut.send(xml("message", { to: ghost, type: "chat" }, xml("body", {}, "no id, also before the crash")));
+    await aliceOut.send(xml("presence", { to: ghost, type: "unsubscribe" }));
+    const deadline = Date.now() + 10000;
+    while (journal().length < 3 && Date.now() < deadline) await sleep(50);
+    assert.equal(journal().length, 3, "journaled before being handled");
+    // The old adapter is abandoned mid-work (its submissions never return); a new one starts on the same store.
+    bridge.core.stall = false;
+    await bridge.restartAdapter();
+    await bridge.adapter.idle();
+    const after = bridge.core.submissions.slice(before).filter((x) => !x.duplicate).map((x) => x.event);
+    const texts = after.flatMap((e) => (e.type === "message" ? [e.text] : []));
+    assert.deepEqual(texts, ["sent just before the crash", "no id, also before the crash"], "both messages handled once, in order");
+    assert.ok(after.some((e) => e.type === "consent.cancel" || e.type === "consent.revoke"), "the subscription change too");
+    assert.equal(after.find((e) => e.type === "message" && e.text === "sent just before the crash")?.platformEventId, "crash-1");
+    assert.deepEqual(journal(), [], "the journal is empty once handled");
+    // Handling them again (a replay after a second crash) changes nothing: the IDs are stable.
+    const ids = after.filter((e) => e.type === "message").map((e) => e.platformEventId);
+    assert.ok(ids.every((id) => !id.startsWith("gen-")), `stable IDs (${ids.join(", ")})`);
+  });
 });
