@@ -78,6 +78,10 @@ export class BridgeHost {
   readonly #users: TypedNamespace<BridgedUser>;
   readonly #adapters = new Map<string, { adapter: Adapter; portals: PortalStore; ctx: AdapterContext<unknown>; state: ConnectionState }>();
   readonly #hosted = new Map<string, Hosted>();
+  /** Every bridged user ever hosted (from the store): the designated-member choice must not depend on start-up order. */
+  readonly #bridged = new Set<string>();
+  /** Application messages decrypted by hosted clients, and skipped because another local member handles the room. */
+  readonly #decrypts = { decrypted: 0, skipped: 0 };
   readonly #starting = new Map<string, Promise<Hosted>>();
   readonly #abort = new AbortController();
   #secret: Uint8Array | undefined;
@@ -107,7 +111,12 @@ export class BridgeHost {
     return Object.fromEntries([...this.#adapters].map(([id, a]) => [id, a.state]));
   }
 
-  /** A running adapter by ID (operators' commands, tests). */
+  /** Counters of application-message decryption by hosted clients (DESIGN.md §2: once per room for all local users). */
+  decryptStats(): { decrypted: number; skipped: number } {
+    return { ...this.#decrypts };
+  }
+
+    /** A running adapter by ID (operators' commands, tests). */
   adapter(id: string): Adapter | undefined {
     return this.#adapters.get(id)?.adapter;
   }
@@ -123,8 +132,14 @@ export class BridgeHost {
       if (problems.length) throw new MimiError("MIMI_ERR_INTERNAL", `adapter ${id}: ${problems.join("; ")}`);
       a.adapter.init(a.ctx);
     }
-    // Hosted clients of known users resume their event loops (nothing is lost while stopped).
+    // Hosted clients of known users resume their event loops (nothing is lost while stopped). All
+    // names are known before the first client runs, so every client designates the same member.
+    const known: { adapter: string; platformUser: string }[] = [];
     for await (const { value } of this.#users.iterate({ prefix: "bridged/" })) {
+      this.#bridged.add(value.name);
+      known.push(value);
+    }
+    for (const value of known) {
       const a = this.#adapters.get(value.adapter);
       if (a) await this.#ensureClient(a.adapter, value.platformUser as PlatformUserId);
     }
@@ -241,10 +256,15 @@ export class BridgeHost {
       logger: this.#o.logger.child({ component: "hosted-client", user: name }),
       persistToken: false,
       pollWaitMs: 10_000,
-      decryptApplication: (roomId) => this.#isDesignated(name, roomId),
+      decryptApplication: async (roomId) => {
+        const designated = await this.#isDesignated(name, roomId);
+        this.#decrypts[designated ? "decrypted" : "skipped"]++;
+        return designated;
+      },
     });
     if ((await client.account()) === undefined) await client.login("local", { deviceId: DEVICE_ID });
     await this.#users.put(`bridged/${name}`, { name, adapter: adapter.info.id, platformUser }, { sync: true });
+    this.#bridged.add(name);
     const unsubscribe = client.on("*", (event) => this.#onMimiEvent(adapter, name, event));
     const hosted: Hosted = { name, adapter: adapter.info.id, platformUser, client, unsubscribe };
     this.#hosted.set(name, hosted);
@@ -270,7 +290,7 @@ export class BridgeHost {
       .map((p) => p.user)
       .filter((u) => providerOf(u) === this.#o.services.domain)
       .map((u) => parseUserUri(u).user)
-      .filter((u) => this.#hosted.has(u))
+      .filter((u) => this.#bridged.has(u))
       .sort();
     return local.length === 0 || local[0] === name;
   }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseMimiUri, type PlatformEventId, type PlatformRoomId } from "../../src/adapter/index.ts";
 import { capabilityMismatches, type Adapter } from "../../src/adapter/adapter.ts";
+import { isMimiError } from "../../src/errors.ts";
 import type { Provider } from "../../src/provider.ts";
 import { closeAll, collect, messagesOf, testClient, until, waitForEvent, type TestClient } from "../helpers/acceptance.ts";
 import { startNetwork, type TestNetwork } from "../helpers/providers.ts";
@@ -21,7 +22,14 @@ export type Seen =
   | { kind: "reaction"; target: PlatformEventId; from: string; reaction: string }
   | { kind: "unreact"; target: PlatformEventId; from: string; reaction: string }
   | { kind: "retract"; target: PlatformEventId; from: string }
-  | { kind: "participant"; change: "added" | "removed" | "banned" | "left" | "role"; user: string };
+  | { kind: "participant"; change: "added" | "removed" | "banned" | "left" | "role"; user: string }
+  | { kind: "metadata"; topic?: string; name?: string };
+
+/** What a platform user was shown about consent by a MIMI user (outside any room). */
+export interface ConsentSeen {
+  readonly from: string;
+  readonly kind: "request" | "grant" | "revoke";
+}
 
 export interface PlatformDriver {
   /** Config section(s) for provider a.example (`{ adapters: { <id>: … } }`). */
@@ -42,6 +50,16 @@ export interface PlatformDriver {
   retract(user: string, room: PlatformRoomId, target: PlatformEventId): Promise<void>;
   /** A platform moderator removes (`kick`) or bans `target` (a MIMI URI: a ghost or a local user). */
   moderate(user: string, room: PlatformRoomId, target: string, action: "kick" | "ban"): Promise<void>;
+  /** `user` changes the topic (subject) of `room` on the platform. */
+  setTopic(user: string, room: PlatformRoomId, topic: string): Promise<void>;
+  /** `user` asks MIMI user `peer` for consent the platform's way (XMPP: subscribe). */
+  requestConsent(user: string, peer: string): Promise<void>;
+  /** `user` accepts the consent request of MIMI user `peer` (XMPP: subscribed). */
+  grantConsent(user: string, peer: string): Promise<void>;
+  /** `user` withdraws consent from MIMI user `peer` (XMPP: unsubscribed). */
+  revokeConsent(user: string, peer: string): Promise<void>;
+  /** Consent requests and answers of MIMI users that `user` has been shown. */
+  consentSeen(user: string): readonly ConsentSeen[];
   /** Everything `user` has seen in `room` so far. */
   seen(user: string, room: PlatformRoomId): readonly Seen[];
   /** Stops the platform side (clients, servers the driver started). */
@@ -77,10 +95,10 @@ interface World {
   driver: PlatformDriver;
 }
 
-async function world(makeDriver: () => PlatformDriver, users: readonly string[]): Promise<World> {
+async function world(makeDriver: () => PlatformDriver, users: readonly string[], config: Record<string, unknown> = {}): Promise<World> {
   const driver = makeDriver();
   const extra = await driver.providerConfig();
-  const net = await startNetwork([BRIDGED, REMOTE], { storage: "level", extraConfig: (d) => (d === BRIDGED ? extra : {}) });
+  const net = await startNetwork([BRIDGED, REMOTE], { storage: "level", extraConfig: (d) => (d === BRIDGED ? { ...extra, ...config } : config) });
   const a = net.providers[BRIDGED]!;
   await driver.connect(a, users);
   const bob = await testClient(net.providers[REMOTE]!.clientApiUrl);
@@ -254,6 +272,65 @@ export function adapterConformance(name: string, makeDriver: () => PlatformDrive
       await bob.client.ban(roomId, carolUri);
       await seenMatching(driver, "alice", mimiRoom, (s) => s.kind === "participant" && s.change === "banned" && s.user === carolUri, "the platform shows carol banned");
       assert.ok((await bob.client.room(roomId)).participants.some((p) => p.user === carolUri && p.roleName === "banned"));
+    } finally {
+      await endWorld(w);
+    }
+  });
+
+  test(`MIMI-ADAPTER-07 ${name} conformance: consent both ways under the policy none: a platform user's request reaches the MIMI user and the grant comes back; a MIMI user's request is a platform prompt, accepted, then revoked`, async () => {
+    let w: World | undefined;
+    try {
+      w = await world(makeDriver, ["alice", "carol"], { consent: { preConsent: "none" } });
+      const { driver, bob } = w;
+      const bobUri = userAt(REMOTE, "bob");
+      const aliceUri = userAt(BRIDGED, "alice");
+      const carolUri = userAt(BRIDGED, "carol");
+      // Platform users become MIMI users with their first gesture on the platform.
+      await driver.bridgeGroup("alice", "warmup", []);
+      await driver.bridgeGroup("carol", "warmup2", []);
+      // platform → MIMI
+      await driver.requestConsent("alice", bobUri);
+      await until(async () => (await bob.client.consentList()).pending.some((r) => r.requester === aliceUri), "bob is asked by alice");
+      await bob.client.consentGrant(aliceUri);
+      await until(() => driver.consentSeen("alice").some((c) => c.from === bobUri && c.kind === "grant"), "alice is shown bob's grant", 30_000, () => JSON.stringify(driver.consentSeen("alice")));
+      // MIMI → platform
+      await bob.client.consentRequest(carolUri);
+      await until(() => driver.consentSeen("carol").some((c) => c.from === bobUri && c.kind === "request"), "carol is prompted by bob", 30_000, () => JSON.stringify(driver.consentSeen("carol")));
+      await driver.grantConsent("carol", bobUri);
+      await until(async () => (await bob.client.consentList()).outgoing.some((r) => r.target === carolUri && r.state === "granted"), "bob's request to carol is granted");
+      // With consent bob can add carol; after she revokes it (which bob is not told, protocol-06
+      // §5.7), he cannot.
+      const before = await bob.client.createRoom("group", { participants: [carolUri] });
+      assert.ok((await bob.client.room(before)).participants.some((p) => p.user === carolUri), "carol was added while consent held");
+      await driver.revokeConsent("carol", bobUri);
+      await until(
+        async () => {
+          try {
+            const r = await bob.client.createRoom("group", { participants: [carolUri] });
+            return !(await bob.client.room(r)).participants.some((p) => p.user === carolUri);
+          } catch (err) {
+            return isMimiError(err) && /CONSENT/.test(err.code);
+          }
+        },
+        "bob can no longer add carol",
+      );
+    } finally {
+      await endWorld(w);
+    }
+  });
+
+  test(`MIMI-ADAPTER-09 ${name} conformance: room metadata both ways: a platform topic change reaches MIMI, a MIMI subject change reaches the platform`, async () => {
+    let w: World | undefined;
+    try {
+      w = await world(makeDriver, ["alice"]);
+      const { driver, bob } = w;
+      const room = await driver.bridgeGroup("alice", "topics", [userAt(REMOTE, "bob")]);
+      const joined = await waitForEvent(bob, (e) => e.type === "joined", "bob is added");
+      const roomId = joined.roomId;
+      await driver.setTopic("alice", room, "a topic set on the platform");
+      await waitForEvent(bob, (e) => e.type === "roomMetadata" && e.roomId === roomId && e.subject === "a topic set on the platform", "bob sees the platform's topic");
+      await bob.client.updateMetadata(roomId, { subject: "a subject set in MIMI" });
+      await seenMatching(driver, "alice", room, (s) => s.kind === "metadata" && s.topic === "a subject set in MIMI", "alice sees the MIMI subject");
     } finally {
       await endWorld(w);
     }

@@ -30,6 +30,8 @@ function toSeen(e: LoopbackEntry): Seen[] {
       return [{ kind: "retract", target: e.target, from: mimiOf(e.from) }];
     case "participant":
       return [{ kind: "participant", change: e.change, user: e.mimiUri }];
+    case "metadata":
+      return [{ kind: "metadata", ...(e.subject === undefined ? {} : { topic: e.subject }), ...(e.name === undefined ? {} : { name: e.name }) }];
     default:
       return [];
   }
@@ -91,6 +93,22 @@ export function loopbackDriver(): PlatformDriver {
       const who = a.localUserFor(target) ?? a.ghostFor(target);
       await act({ type: "room.membership", platformEventId: platform.nextId(), sender: platformUserId(user), room, action, target: who });
     },
+    async setTopic(user, room, topic) {
+      await act({ type: "room.metadata", platformEventId: platform.nextId(), sender: platformUserId(user), room, topic });
+    },
+    async requestConsent(user, peer) {
+      await act({ type: "consent.request", platformEventId: platform.nextId(), sender: platformUserId(user), peer: adapter().ghostFor(peer) });
+    },
+    async grantConsent(user, peer) {
+      await act({ type: "consent.grant", platformEventId: platform.nextId(), sender: platformUserId(user), peer: adapter().ghostFor(peer) });
+    },
+    async revokeConsent(user, peer) {
+      await act({ type: "consent.revoke", platformEventId: platform.nextId(), sender: platformUserId(user), peer: adapter().ghostFor(peer) });
+    },
+    consentSeen: (user) => [
+      ...platform.consentPrompts.filter((p) => p.target === user).map((p) => ({ from: p.requester, kind: "request" as const })),
+      ...platform.consentChanges.filter((c) => c.target === user).map((c) => ({ from: c.peer, kind: c.change === "granted" ? ("grant" as const) : ("revoke" as const) })),
+    ],
     seen: (_user, room) => platform.transcript(room).flatMap(toSeen),
     close: () => Promise.resolve(),
   };
@@ -170,6 +188,48 @@ test("MIMI-ADAPTER-07 loopback: consent both ways through the platform (prompt, 
     // A consent gesture towards a local user (not a ghost) is refused with a typed code.
     const wrong = await adapter.act({ type: "consent.request", platformEventId: platformEventId("r2"), sender: alice, peer: platformUserId("dave") });
     assert.equal(wrong.status === "rejected" && wrong.code, "MIMI_ERR_BRIDGE_NOT_LOCAL");
+  } finally {
+    await closeAll([bob]);
+    await net.stop();
+  }
+});
+
+test("MIMI-ADAPTER-08 loopback: two local users in one room: each MIMI message is decrypted once (by one designated member) and shown once", async () => {
+  const { startNetwork } = await import("../helpers/providers.ts");
+  const { testClient, collect, closeAll } = await import("../helpers/acceptance.ts");
+  resetLoopbackPlatform(BRIDGED);
+  const net = await startNetwork([BRIDGED, "b.example"], { extraConfig: (d) => (d === BRIDGED ? { adapters: { loopback: {} } } : {}) });
+  const bob = await testClient(net.providers["b.example"]!.clientApiUrl);
+  try {
+    await bob.client.register("bob");
+    collect(bob);
+    const bridge = net.providers[BRIDGED]!.bridge!;
+    const adapter = loopbackOf(net.providers[BRIDGED]!);
+    const platform = adapter.platform;
+    const room = platformRoomId("#two-locals");
+    const created = await adapter.act({
+      type: "room.create",
+      platformEventId: platformEventId("c2"),
+      sender: platformUserId("alice"),
+      room,
+      kind: "group",
+      invite: ["mimi://a.example/u/carol", "mimi://b.example/u/bob"],
+    });
+    assert.equal(created.status, "accepted");
+    const roomId = created.status === "accepted" ? created.roomId! : "";
+    await until(() => bob.events.some((e) => e.type === "joined" && e.roomId === roomId), "bob joined");
+    // carol's hosted client must have joined too before the count starts.
+    await until(async () => (await bob.client.room(roomId)).members.some((m) => m.startsWith("mimi://a.example/d/carol/")), "carol's client is a member");
+    const before = bridge.decryptStats();
+    const texts = ["one", "two", "three"].map((t) => `${t} for both locals`);
+    for (const t of texts) await bob.client.send(roomId, t);
+    for (const t of texts) await platform.waitFor(() => platform.transcript(room).find((e) => e.kind === "message" && e.text === t), `"${t}" on the platform`);
+    // Both hosted clients process every message (MLS state); only the designated one decrypts it.
+    await until(() => bridge.decryptStats().skipped - before.skipped >= texts.length, "carol's client saw the messages");
+    const after = bridge.decryptStats();
+    assert.equal(after.decrypted - before.decrypted, texts.length, "one decryption per message for both local recipients");
+    assert.equal(after.skipped - before.skipped, texts.length, "the other local member skipped each");
+    for (const t of texts) assert.equal(platform.transcript(room).filter((e) => e.kind === "message" && e.text === t).length, 1, `"${t}" shown once`);
   } finally {
     await closeAll([bob]);
     await net.stop();

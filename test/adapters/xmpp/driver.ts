@@ -22,7 +22,7 @@ import type { Adapter } from "../../../src/adapter/adapter.ts";
 import type { Provider } from "../../../src/provider.ts";
 import { until } from "../../helpers/acceptance.ts";
 import { startProsody, type ProsodyServer } from "../../helpers/prosody.ts";
-import { BRIDGED, type PlatformDriver, type Seen } from "../conformance.ts";
+import { BRIDGED, type ConsentSeen, type PlatformDriver, type Seen } from "../conformance.ts";
 import { TestClient, password, testXmppConfig, xml, type Element } from "./harness.ts";
 
 export const NS = {
@@ -370,6 +370,12 @@ export class XmppUser {
         sid = typeof el.attrs.id === "string" ? el.attrs.id : undefined;
       } else {
         if (sent || bareOf(from) !== room || el.attrs.type !== "groupchat") continue;
+        // XEP-0045 §8.1: a subject change (from an occupant or the room itself).
+        const subject = el.getChild("subject");
+        if (subject !== undefined && el.getChildText("body") === null) {
+          out.push({ kind: "metadata", topic: subject.getText() });
+          continue;
+        }
         const nick = resourceOf(from);
         sid = el.getChildren("stanza-id", NS.sid).find((s) => s.attrs.by === room)?.attrs.id as string | undefined;
         const retract = el.getChild("retract", NS.retract);
@@ -513,6 +519,28 @@ export function xmppDriver(): XmppDriver {
       let nick: string | undefined;
       await until(() => (nick = u.nickOf(room, jid)) !== undefined, `${user} sees ${target} in ${room}`);
       await u.moderate(room, { ...(nick === undefined ? {} : { nick }) }, "kick");
+    },
+    async setTopic(user, room, topic) {
+      await userOf(user).client.send(xml("message", { to: room, type: "groupchat", id: `subj-${randomBytes(6).toString("hex")}` }, xml("subject", {}, topic)));
+    },
+    // RFC 6121 §3: subscription states are the XMPP side of consent (docs/MAPPING.md).
+    async requestConsent(user, peer) {
+      await userOf(user).client.send(xml("presence", { to: jidOf(peer), type: "subscribe" }));
+    },
+    async grantConsent(user, peer) {
+      await userOf(user).client.send(xml("presence", { to: jidOf(peer), type: "subscribed" }));
+    },
+    async revokeConsent(user, peer) {
+      await userOf(user).client.send(xml("presence", { to: jidOf(peer), type: "unsubscribed" }));
+    },
+    consentSeen(user) {
+      const kinds: Record<string, ConsentSeen["kind"]> = { subscribe: "request", subscribed: "grant", unsubscribed: "revoke" };
+      return userOf(user).log.flatMap(({ el, out }) => {
+        const kind = kinds[String(el.attrs.type ?? "")];
+        if (out || !el.is("presence") || kind === undefined) return [];
+        const ghost = adapter().parseGhost(bareOf(String(el.attrs.from ?? "")) as never);
+        return ghost === undefined ? [] : [{ from: ghost, kind }];
+      });
     },
     seen: (user, room: PlatformRoomId) => userOf(user).seen(room, mimiOf),
     async close() {
