@@ -116,7 +116,7 @@ export class BridgeHost {
     return { ...this.#decrypts };
   }
 
-    /** A running adapter by ID (operators' commands, tests). */
+  /** A running adapter by ID (operators' commands, tests). */
   adapter(id: string): Adapter | undefined {
     return this.#adapters.get(id)?.adapter;
   }
