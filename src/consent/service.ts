@@ -302,16 +302,22 @@ export class ConsentService {
       );
     }
     if (ops.length === 0) return;
-    await this.#o.store.withLock(ConsentStore.lockKey("in", requester, target), async () => {
+    const created = await this.#o.store.withLock(ConsentStore.lockKey("in", requester, target), async () => {
       const existing = await this.consentStore.get("incoming", requester, target, roomId);
       const cur = existing === undefined ? undefined : effective(existing, now);
+      let isNew = false;
       if (cur?.state === "requested") {
         ops.push(this.consentStore.putOp(withFields(cur, { updatedAt: now, expiresAt: window })));
       } else if ((cur === undefined || cur.state === "cancelled" || cur.state === "expired") && (await this.#roomForPending(requester, target, now))) {
         ops.push(this.consentStore.putOp(this.#newRecord("incoming", requester, target, roomId, "keyMaterial", now)));
+        isNew = true;
       }
       await this.#o.store.batch(ops);
+      return isNew;
     });
+    // A claim before consent is an implicit request (keypackages, quarantine): listeners (the
+    // bridge) prompt the target as for an explicit one.
+    if (created) this.#notify({ kind: "request", requester, target, roomId });
   }
 
   /** Whether another pending request from `requester` to `target` may be kept (MIMI-PROTO-CONSENT-24). */

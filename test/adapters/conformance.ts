@@ -319,6 +319,35 @@ export function adapterConformance(name: string, makeDriver: () => PlatformDrive
     }
   });
 
+  for (const policy of ["keypackages", "quarantine"] as const) {
+    test(`MIMI-ADAPTER-10 ${name} conformance: pre-consent policy ${policy}: a MIMI user adds a platform user before consent; the platform shows a prompt and no room; the grant brings the room (${policy === "quarantine" ? "with the held messages" : "held invitation only, earlier messages dropped"})`, async () => {
+      let w: World | undefined;
+      try {
+        w = await world(makeDriver, ["carol"], { consent: { preConsent: policy } });
+        const { driver, bob, a } = w;
+        const bobUri = userAt(REMOTE, "bob");
+        await driver.bridgeGroup("carol", "warmup", []);
+        const roomId = await bob.client.createRoom("group", { name: "before consent", participants: [userAt(BRIDGED, "carol")] });
+        await bob.client.send(roomId, "sent before consent");
+        await until(() => driver.consentSeen("carol").some((c) => c.from === bobUri && c.kind === "request"), "carol is prompted", 30_000, () => JSON.stringify(driver.consentSeen("carol")));
+        const portals = a.bridge!.portals(driver.adapter(a).info.id)!;
+        assert.equal(await portals.byRoom(roomId), undefined, "no room on the platform before consent");
+        await driver.grantConsent("carol", bobUri);
+        const room = await driver.roomOf("carol", roomId);
+        await bob.client.send(roomId, "sent after consent");
+        await seenMatching(driver, "carol", room, (x) => x.kind === "message" && x.text === "sent after consent", "carol reads what follows the grant");
+        const early = driver.seen("carol", room).filter((x) => x.kind === "message" && x.text === "sent before consent");
+        if (policy === "quarantine") {
+          assert.equal(early.length, 1, "the held message is delivered once, at the grant");
+        } else {
+          assert.equal(early.length, 0, "keypackages drops what was sent before consent");
+        }
+      } finally {
+        await endWorld(w);
+      }
+    });
+  }
+
   test(`MIMI-ADAPTER-09 ${name} conformance: room metadata both ways: a platform topic change reaches MIMI, a MIMI subject change reaches the platform`, async () => {
     let w: World | undefined;
     try {
