@@ -24,6 +24,7 @@ import {
   type MimiMessage,
   type MimiParticipantChange,
   type MimiReaction,
+  type MimiReadReceipt,
   type MimiRetraction,
   type MimiRoomMetadata,
   type PlatformEvent,
@@ -31,6 +32,7 @@ import {
   type PlatformRoomId,
   type PlatformUserId,
   type ReactionHandlingAdapter,
+  type ReceiptHandlingAdapter,
   type RetractionHandlingAdapter,
   type RoomKindName,
   type RoomMetadataHandlingAdapter,
@@ -53,12 +55,13 @@ export type LoopbackEntry =
   | { kind: "reaction"; id: PlatformEventId; from: PlatformUserId; target: PlatformEventId; reaction: string }
   | { kind: "unreact"; from: PlatformUserId; target: PlatformEventId; reaction: string }
   | { kind: "participant"; change: MimiParticipantChange["change"]; user: PlatformUserId; mimiUri: string; role?: string }
-  | { kind: "metadata"; name?: string; subject?: string };
+  | { kind: "metadata"; name?: string; subject?: string }
+  | { kind: "receipt"; from: PlatformUserId; target: PlatformEventId };
 
 type Listener = () => void;
 
 export class LoopbackAdapter
-  implements Adapter<LoopbackConfig>, EditHandlingAdapter, RetractionHandlingAdapter, ReactionHandlingAdapter, RoomMetadataHandlingAdapter, ConsentPromptingAdapter
+  implements Adapter<LoopbackConfig>, EditHandlingAdapter, RetractionHandlingAdapter, ReactionHandlingAdapter, RoomMetadataHandlingAdapter, ConsentPromptingAdapter, ReceiptHandlingAdapter
 {
   readonly info = { id: adapterId("loopback"), displayName: "Loopback (in-memory platform)", version: "1.0.0" };
   readonly configSchema = LoopbackConfigSchema;
@@ -77,7 +80,7 @@ export class LoopbackAdapter
     return Promise.resolve();
   }
   capabilities(): AdapterCapabilities {
-    return { edits: true, replies: true, reactions: true, retractions: true, typing: false, readReceipts: false, roomMetadata: true, consentPrompts: true, identifierResolution: true };
+    return { edits: true, replies: true, reactions: true, retractions: true, typing: false, readReceipts: true, roomMetadata: true, consentPrompts: true, identifierResolution: true };
   }
 
   #core() {
@@ -168,6 +171,10 @@ export class LoopbackAdapter
       return Promise.reject(new Error("loopback: injected delivery failure"));
     }
     this.platform.show(c.room, { kind: "participant", change: c.change, user: c.platformUser, mimiUri: c.user, ...(c.role === undefined ? {} : { role: c.role }) });
+    return Promise.resolve();
+  }
+  handleMimiReadReceipt(r: MimiReadReceipt): Promise<void> {
+    this.platform.show(r.room, { kind: "receipt", from: r.sender.platformUser, target: r.target });
     return Promise.resolve();
   }
   handleMimiRoomMetadata(m: MimiRoomMetadata): Promise<void> {

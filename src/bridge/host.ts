@@ -20,6 +20,7 @@ import {
   isConsentPrompting,
   isEditHandling,
   isReactionHandling,
+  isReceiptHandling,
   isRetractionHandling,
   isRoomMetadataHandling,
 } from "../adapter/adapter.ts";
@@ -498,10 +499,17 @@ export class BridgeHost {
           resolved: found.mappings.map((m) => ({ mimiUri: m.ssi, ghost: adapter.ghostFor(m.ssi), ...(m.tag === undefined ? {} : { tags: [m.tag] }) })),
         };
       }
-      case "receipt.read":
+      case "receipt.read": {
+        // A platform read marker → a message status report (draft-mahy-mimi-message-status-01).
+        const p = await this.#portalOf(portals, e.room);
+        const target = await portals.messageIdOf(e.room, e.target);
+        if (target === undefined) return { status: "ignored", reason: "the message read is not known to the bridge" };
+        const messageId = await c.markRead(p.roomId, [target], { salt: this.#salt(id, e.room, e.platformEventId) });
+        return done(e.room, { status: "accepted", roomId: p.roomId, messageId });
+      }
       case "typing":
-        // MIMI has no ephemeral typing signal, and read markers (message status) are not sent yet.
-        return { status: "ignored", reason: `${e.type} is not carried into MIMI yet` };
+        // MIMI defines no typing indicator (content-08, message-status-01): nothing to carry.
+        return { status: "ignored", reason: "MIMI has no typing indicator" };
     }
   }
 
@@ -612,6 +620,14 @@ export class BridgeHost {
             const target = await targetOf(event.inReplyTo);
             if (target === undefined || !isReactionHandling(adapter)) return;
             await adapter.handleMimiReactionRemove({ ...base, target, reaction: event.reaction ?? "" });
+          } else if (event.kind === "status") {
+            // draft-mahy-mimi-message-status-01: "read" entries become read markers on the platform.
+            if (!isReceiptHandling(adapter)) return;
+            for (const entry of event.statuses ?? []) {
+              if (entry.status !== "read") continue;
+              const target = await targetOf(entry.messageId);
+              if (target !== undefined) await adapter.handleMimiReadReceipt({ room: platformRoom, sender, target });
+            }
           }
           // Record what the platform shows for this message (the adapter's ID, or a marker).
           const shown = created ?? asPlatformEventId(`mimi:${event.messageId}`);

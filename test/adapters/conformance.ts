@@ -23,7 +23,8 @@ export type Seen =
   | { kind: "unreact"; target: PlatformEventId; from: string; reaction: string }
   | { kind: "retract"; target: PlatformEventId; from: string }
   | { kind: "participant"; change: "added" | "removed" | "banned" | "left" | "role"; user: string }
-  | { kind: "metadata"; topic?: string; name?: string };
+  | { kind: "metadata"; topic?: string; name?: string }
+  | { kind: "receipt"; target: PlatformEventId; from: string };
 
 /** What a platform user was shown about consent by a MIMI user (outside any room). */
 export interface ConsentSeen {
@@ -50,6 +51,8 @@ export interface PlatformDriver {
   retract(user: string, room: PlatformRoomId, target: PlatformEventId): Promise<void>;
   /** A platform moderator removes (`kick`) or bans `target` (a MIMI URI: a ghost or a local user). */
   moderate(user: string, room: PlatformRoomId, target: string, action: "kick" | "ban"): Promise<void>;
+  /** `user` marks `target` in `room` as read/displayed on the platform. */
+  markRead(user: string, room: PlatformRoomId, target: PlatformEventId): Promise<void>;
   /** `user` changes the topic (subject) of `room` on the platform. */
   setTopic(user: string, room: PlatformRoomId, topic: string): Promise<void>;
   /** `user` asks MIMI user `peer` for consent the platform's way (XMPP: subscribe). */
@@ -347,6 +350,31 @@ export function adapterConformance(name: string, makeDriver: () => PlatformDrive
       }
     });
   }
+
+  test(`MIMI-ADAPTER-11 ${name} conformance: read markers both ways as MIMI message status (draft-mahy-mimi-message-status-01)`, async () => {
+    let w: World | undefined;
+    try {
+      w = await world(makeDriver, ["alice"]);
+      const { driver, bob } = w;
+      const room = await driver.bridgeGroup("alice", "receipts", [userAt(REMOTE, "bob")]);
+      const roomId = (await waitForEvent(bob, (e) => e.type === "joined", "bob is added")).roomId;
+      // MIMI → platform → MIMI: alice reads bob's message; bob gets a status report naming it.
+      const bobsId = await bob.client.send(roomId, "please read this");
+      const seenByAlice = asMessage(await seenMatching(driver, "alice", room, (x) => x.kind === "message" && x.text === "please read this", "alice sees bob's message"));
+      await driver.markRead("alice", room, seenByAlice.id);
+      const report = await waitForEvent(bob, (e) => e.type === "message" && e.kind === "status" && e.roomId === roomId, "bob gets alice's read report");
+      assert.ok(report.type === "message");
+      assert.equal(report.sender.user, userAt(BRIDGED, "alice"));
+      assert.deepEqual(report.statuses, [{ messageId: bobsId, status: "read" }]);
+      // platform → MIMI → platform: bob reads alice's message; the platform shows bob's marker on it.
+      const alicesId = await driver.send("alice", room, "and you read mine");
+      const atBob = await waitForEvent(bob, (e) => e.type === "message" && e.kind === "text" && e.text === "and you read mine", "bob reads alice");
+      await bob.client.markRead(roomId, [atBob.type === "message" ? atBob.messageId : ""]);
+      await seenMatching(driver, "alice", room, (x) => x.kind === "receipt" && x.target === alicesId && x.from === userAt(REMOTE, "bob"), "alice sees bob's read marker on her message");
+    } finally {
+      await endWorld(w);
+    }
+  });
 
   test(`MIMI-ADAPTER-09 ${name} conformance: room metadata both ways: a platform topic change reaches MIMI, a MIMI subject change reaches the platform`, async () => {
     let w: World | undefined;

@@ -30,6 +30,8 @@ function toSeen(e: LoopbackEntry): Seen[] {
       return [{ kind: "retract", target: e.target, from: mimiOf(e.from) }];
     case "participant":
       return [{ kind: "participant", change: e.change, user: e.mimiUri }];
+    case "receipt":
+      return [{ kind: "receipt", target: e.target, from: mimiOf(e.from) }];
     case "metadata":
       return [{ kind: "metadata", ...(e.subject === undefined ? {} : { topic: e.subject }), ...(e.name === undefined ? {} : { name: e.name }) }];
     default:
@@ -92,6 +94,9 @@ export function loopbackDriver(): PlatformDriver {
       const a = adapter();
       const who = a.localUserFor(target) ?? a.ghostFor(target);
       await act({ type: "room.membership", platformEventId: platform.nextId(), sender: platformUserId(user), room, action, target: who });
+    },
+    async markRead(user, room, target) {
+      await act({ type: "receipt.read", platformEventId: platform.nextId(), sender: platformUserId(user), room, target });
     },
     async setTopic(user, room, topic) {
       await act({ type: "room.metadata", platformEventId: platform.nextId(), sender: platformUserId(user), room, topic });

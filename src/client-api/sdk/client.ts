@@ -52,7 +52,7 @@ import { parseMimiUri } from "../../ids/index.ts";
 import { asMlsMessage, mlsMessageToKeyPackage } from "../../mls/wire.ts";
 import type { Store } from "../../storage/index.ts";
 import { buildMessage, interpretMessage } from "./content.ts";
-import type { MessageOperation } from "./content.ts";
+import type { MessageOperation, MessageStatusEntry } from "./content.ts";
 import { MIMI_EVENT_TYPES, fromStored, memberEvents, metadataEvents, participantEvents, toStored } from "./events.ts";
 import type { MimiEvent, MimiEventOf, MimiEventType } from "./events.ts";
 import { groupInfoRequest, openGroupInfoResponse, signedKeyMaterialRequest } from "./requests.ts";
@@ -892,6 +892,15 @@ export class MimiClient {
     });
   }
 
+  /**
+   * Reports message status to the room (draft-mahy-mimi-message-status-01): by default that this
+   * user has read the given messages. Other members see a message event of kind "status".
+   */
+  markRead(roomId: string, messageIds: readonly string[], options: Pick<SendOptions, "salt"> & { readonly status?: Exclude<MessageStatusEntry["status"], "unknown"> } = {}): Promise<string> {
+    const status = options.status ?? "read";
+    return this.#sendMessage(roomId, options, () => Promise.resolve({ kind: "status", statuses: messageIds.map((id) => ({ messageId: id.toLowerCase(), status })) }));
+  }
+
   async #firstVersion(roomId: string, messageId: string): Promise<{ first: string; entry: MessageIndexEntry | undefined }> {
     const id = messageId.toLowerCase();
     const entry = await (await this.#load()).message(roomId, id);
@@ -936,7 +945,7 @@ export class MimiClient {
   }
 
   async #firstOf(state: ClientStateStore, roomId: string, op: MessageOperation): Promise<string | undefined> {
-    if (op.kind === "text" || op.kind === "reaction") return undefined;
+    if (op.kind === "text" || op.kind === "reaction" || op.kind === "status") return undefined;
     return (await state.message(roomId, op.replaces))?.first ?? op.replaces;
   }
 
@@ -1179,6 +1188,7 @@ export class MimiClient {
         ...(m.inReplyTo === undefined ? {} : { inReplyTo: m.inReplyTo }),
         ...(m.reaction === undefined ? {} : { reaction: m.reaction }),
         ...(m.deleted === true ? { deleted: true } : {}),
+        ...(m.statuses === undefined ? {} : { statuses: m.statuses }),
       },
       r.plaintext,
     );
@@ -1506,7 +1516,7 @@ function existingRoomOf(err: unknown): string | undefined {
 }
 
 function indexEntry(op: MessageOperation, id: string, me: string, first: string | undefined): MessageIndexEntry {
-  const inReplyTo = op.kind === "reaction" ? op.inReplyTo : op.inReplyTo;
+  const inReplyTo = op.kind === "status" ? undefined : op.inReplyTo;
   return {
     first: first ?? id,
     sender: me,

@@ -7,11 +7,28 @@
 //   react   reaction disposition, inReplyTo = the message (§5.4)
 //   unreact replaces = the reaction, NullPart with the reaction disposition (§5.7)
 //   delete  replaces = the first version, NullPart (§5.6), keeps its inReplyTo
+//   status  a message status report (draft-mahy-mimi-message-status-01): one SinglePart of type
+//           application/mimi-message-status with the session disposition (it is not shown)
 //
 // Every message carries senderUri (extension 1) and roomUri (extension 2) (§8.2.1: "needed for
 // franking and message IDs"); the message ID is the -08 formula over the encoded content.
-import { Disposition, ExtensionKey, computeMessageId, decodeContent, encodeContent, messageIdOfBytes, newSalt, partsDepthFirst, roomUriOf, senderUriOf } from "../../content/index.ts";
-import type { MimiContent, NestedPart } from "../../content/index.ts";
+import {
+  Disposition,
+  ExtensionKey,
+  MessageStatus,
+  computeMessageId,
+  decodeContent,
+  decodeStatusReport,
+  encodeContent,
+  encodeStatusReport,
+  messageIdOfBytes,
+  newSalt,
+  partsDepthFirst,
+  roomUriOf,
+  senderUriOf,
+  statusName,
+} from "../../content/index.ts";
+import type { MessageStatusName, MimiContent, NestedPart } from "../../content/index.ts";
 import { MimiError } from "../../errors.ts";
 import { fromHex, toHex, utf8Decode, utf8Encode } from "./util.ts";
 
@@ -24,7 +41,16 @@ export type MessageOperation =
   | { readonly kind: "edit"; readonly replaces: string; readonly text: string; readonly markdown?: boolean; readonly inReplyTo?: string }
   | { readonly kind: "reaction"; readonly inReplyTo: string; readonly reaction: string }
   | { readonly kind: "unreact"; readonly replaces: string; readonly inReplyTo?: string }
-  | { readonly kind: "delete"; readonly replaces: string; readonly inReplyTo?: string };
+  | { readonly kind: "delete"; readonly replaces: string; readonly inReplyTo?: string }
+  | { readonly kind: "status"; readonly statuses: readonly MessageStatusEntry[] };
+
+/** One entry of a message status report: a message ID (hex) and its status for the reporter. */
+export interface MessageStatusEntry {
+  readonly messageId: string;
+  readonly status: MessageStatusName | "unknown";
+}
+
+export const MESSAGE_STATUS_TYPE = "application/mimi-message-status";
 
 export interface ContentContext {
   /** The sender's user URI (extension 1). */
@@ -82,6 +108,15 @@ export function buildMessage(ctx: ContentContext, op: MessageOperation): BuiltMe
       replaces = messageIdBytes(op.replaces, "replaces");
       if (op.inReplyTo !== undefined) inReplyTo = messageIdBytes(op.inReplyTo, "inReplyTo");
       break;
+    case "status": {
+      if (op.statuses.length === 0) throw new MimiError("MIMI_ERR_CONTENT_SCHEMA", "a status report needs at least one message");
+      const report = op.statuses.map((e) => {
+        if (e.status === "unknown") throw new MimiError("MIMI_ERR_CONTENT_SCHEMA", "a status report cannot send the status unknown");
+        return { messageId: messageIdBytes(e.messageId, "messageId"), status: MessageStatus[e.status] };
+      });
+      nestedPart = { cardinality: "single", disposition: Disposition.session, language: "", contentType: MESSAGE_STATUS_TYPE, content: encodeStatusReport(report) };
+      break;
+    }
   }
   const content: MimiContent = {
     salt: ctx.salt ?? newSalt(),
@@ -100,7 +135,7 @@ export function buildMessage(ctx: ContentContext, op: MessageOperation): BuiltMe
 }
 
 /** What a received message is, as the SDK reports it. */
-export type MessageKind = "text" | "edit" | "reaction" | "unreact" | "delete";
+export type MessageKind = "text" | "edit" | "reaction" | "unreact" | "delete" | "status";
 
 export interface InterpretedMessage {
   readonly content: MimiContent;
@@ -114,6 +149,8 @@ export interface InterpretedMessage {
   readonly reaction?: string;
   /** True for a delete or an unreact (replaces + NullPart). */
   readonly deleted?: boolean;
+  /** For kind "status": the report's entries. */
+  readonly statuses?: readonly MessageStatusEntry[];
   readonly senderUri: string | undefined;
   readonly roomUri: string | undefined;
 }
@@ -145,6 +182,10 @@ export function interpretMessage(bytes: Uint8Array): InterpretedMessage {
   const base = { content, messageId, senderUri: senderUriOf(content), roomUri: roomUriOf(content), ...(replaces === undefined ? {} : { replaces }), ...(inReplyTo === undefined ? {} : { inReplyTo }) };
   if (part.cardinality === "nullpart" && replaces !== undefined) {
     return { ...base, kind: isReaction ? "unreact" : "delete", text: "", deleted: true };
+  }
+  if (part.cardinality === "single" && part.contentType.split(";")[0]?.trim().toLowerCase() === MESSAGE_STATUS_TYPE && replaces === undefined) {
+    const statuses = decodeStatusReport(part.content).map((e) => ({ messageId: toHex(e.messageId), status: statusName(e.status) }));
+    return { ...base, kind: "status", text: "", statuses };
   }
   const text = firstText(part);
   if (isReaction) return { ...base, kind: "reaction", text, reaction: text };

@@ -3,7 +3,7 @@
 import { decodeContent } from "../../content/index.ts";
 import type { MimiContent } from "../../content/index.ts";
 import type { MemberInfo, ParticipantListData, RoomMetaData } from "../../mls/index.ts";
-import type { MessageKind } from "./content.ts";
+import type { MessageKind, MessageStatusEntry } from "./content.ts";
 import type { StoredSdkEvent } from "./state.ts";
 
 export interface SenderInfo {
@@ -29,6 +29,8 @@ export interface MessageEvent {
   readonly inReplyTo?: string;
   readonly reaction?: string;
   readonly deleted?: boolean;
+  /** For kind "status": what the sender reports about which messages (read, delivered, …). */
+  readonly statuses?: readonly MessageStatusEntry[];
 }
 
 interface RoomEventBase {

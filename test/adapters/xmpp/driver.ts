@@ -41,6 +41,7 @@ export const NS = {
   moderate: "urn:xmpp:message-moderate:1",
   commands: "http://jabber.org/protocol/commands",
   dataForms: "jabber:x:data",
+  markers: "urn:xmpp:chat-markers:0",
 } as const;
 
 /** The XMPP accounts every test Prosody has (password: harness.password(name)). */
@@ -397,6 +398,12 @@ export class XmppUser {
       if (sid !== undefined) stanzaIds.add(sid);
       if (typeof el.attrs.id === "string" && sid !== undefined) idOf.set(`${author}\n${el.attrs.id}`, sid);
       const fromUri = mimiOf(author);
+      // XEP-0333 §3: a displayed marker (in a MUC it names the room's stanza-id).
+      const displayed = el.getChild("displayed", NS.markers);
+      if (displayed !== undefined && el.getChildText("body") === null) {
+        out.push({ kind: "receipt", target: platformEventId(String(displayed.attrs.id)), from: fromUri });
+        continue;
+      }
       const retract = el.getChild("retract", NS.retract);
       if (el.getChild("subject") !== undefined && el.getChildText("body") === null) continue;
       if (retract !== undefined) {
@@ -519,6 +526,10 @@ export function xmppDriver(): XmppDriver {
       let nick: string | undefined;
       await until(() => (nick = u.nickOf(room, jid)) !== undefined, `${user} sees ${target} in ${room}`);
       await u.moderate(room, { ...(nick === undefined ? {} : { nick }) }, "kick");
+    },
+    async markRead(user, room, target) {
+      const to = XmppUser.isChat(room) ? XmppUser.ghostOfChat(room) : room;
+      await userOf(user).client.send(xml("message", { to, type: XmppUser.isChat(room) ? "chat" : "groupchat", id: `mk-${randomBytes(6).toString("hex")}` }, xml("displayed", { xmlns: NS.markers, id: target })));
     },
     async setTopic(user, room, topic) {
       await userOf(user).client.send(xml("message", { to: room, type: "groupchat", id: `subj-${randomBytes(6).toString("hex")}` }, xml("subject", {}, topic)));
