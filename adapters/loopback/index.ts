@@ -49,7 +49,7 @@ export { LoopbackConfigSchema, type LoopbackConfig };
 
 /** One thing the platform shows in a room (what a platform user would see). */
 export type LoopbackEntry =
-  | { kind: "message"; id: PlatformEventId; from: PlatformUserId; text: string; replyTo?: PlatformEventId; messageId: string }
+  | { kind: "message"; id: PlatformEventId; from: PlatformUserId; text: string; replyTo?: PlatformEventId; messageId: string; markdown?: string }
   | { kind: "edit"; id: PlatformEventId; from: PlatformUserId; target: PlatformEventId; text: string }
   | { kind: "retract"; from: PlatformUserId; target: PlatformEventId }
   | { kind: "reaction"; id: PlatformEventId; from: PlatformUserId; target: PlatformEventId; reaction: string }
@@ -144,7 +144,17 @@ export class LoopbackAdapter
 
   handleMimiMessage(m: MimiMessage): Promise<DeliveryResult> {
     const id = platformEventId(`lb:${m.messageId}`);
-    if (this.platform.deliver(id)) this.platform.show(m.room, { kind: "message", id, from: m.sender.platformUser, text: m.text, ...(m.replyTo === undefined ? {} : { replyTo: m.replyTo }), messageId: m.messageId });
+    if (this.platform.deliver(id)) {
+      this.platform.show(m.room, {
+        kind: "message",
+        id,
+        from: m.sender.platformUser,
+        text: m.text,
+        ...(m.replyTo === undefined ? {} : { replyTo: m.replyTo }),
+        messageId: m.messageId,
+        ...(m.markdown === undefined ? {} : { markdown: m.markdown }),
+      });
+    }
     return Promise.resolve({ platformEventId: id });
   }
   handleMimiEdit(e: MimiEdit): Promise<DeliveryResult> {

@@ -598,16 +598,25 @@ export class BridgeHost {
         if ((await portals.platformEventOf(platformRoom, event.messageId)) !== undefined) return; // delivered before a restart
         const base = { room: platformRoom, roomId: event.roomId, sender, timestamp: event.timestamp, messageId: event.messageId };
         const targetOf = async (id: string | undefined): Promise<PlatformEventId | undefined> => (id === undefined ? undefined : portals.platformEventOf(platformRoom, id));
+        // GFM-MIMI Markdown is handed to adapters as such (Matrix renders it; XMPP shows the text).
+        const part = event.content.nestedPart;
+        const markdown = part.cardinality === "single" && part.contentType.toLowerCase().startsWith("text/markdown");
         await this.#withRetries(`message ${event.kind}`, async () => {
           let created: PlatformEventId | undefined;
           if (event.kind === "text") {
             const replyTo = await targetOf(event.inReplyTo);
-            const r = await adapter.handleMimiMessage({ ...base, text: event.text, ...(replyTo === undefined ? {} : { replyTo }), ...(event.inReplyTo === undefined ? {} : { replyToMessageId: event.inReplyTo }) });
+            const r = await adapter.handleMimiMessage({
+              ...base,
+              text: event.text,
+              ...(markdown ? { markdown: event.text } : {}),
+              ...(replyTo === undefined ? {} : { replyTo }),
+              ...(event.inReplyTo === undefined ? {} : { replyToMessageId: event.inReplyTo }),
+            });
             created = r.platformEventId;
           } else if (event.kind === "edit") {
             const target = await targetOf(event.replaces);
             if (target === undefined || !isEditHandling(adapter)) return;
-            created = (await adapter.handleMimiEdit({ ...base, target, text: event.text })).platformEventId;
+            created = (await adapter.handleMimiEdit({ ...base, target, text: event.text, ...(markdown ? { markdown: event.text } : {}) })).platformEventId;
           } else if (event.kind === "delete") {
             const target = await targetOf(event.replaces);
             if (target === undefined || !isRetractionHandling(adapter)) return;

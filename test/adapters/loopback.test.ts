@@ -199,7 +199,7 @@ test("MIMI-ADAPTER-07 loopback: consent both ways through the platform (prompt, 
   }
 });
 
-test("MIMI-ADAPTER-08 loopback: two local users in one room: each MIMI message is decrypted once (by one designated member) and shown once", async () => {
+test("MIMI-ADAPTER-08 loopback: two local users in one room: each MIMI message is decrypted once (by one designated member) and shown once; Markdown reaches the adapter as Markdown", async () => {
   const { startNetwork } = await import("../helpers/providers.ts");
   const { testClient, collect, closeAll } = await import("../helpers/acceptance.ts");
   resetLoopbackPlatform(BRIDGED);
@@ -235,6 +235,11 @@ test("MIMI-ADAPTER-08 loopback: two local users in one room: each MIMI message i
     assert.equal(after.decrypted - before.decrypted, texts.length, "one decryption per message for both local recipients");
     assert.equal(after.skipped - before.skipped, texts.length, "the other local member skipped each");
     for (const t of texts) assert.equal(platform.transcript(room).filter((e) => e.kind === "message" && e.text === t).length, 1, `"${t}" shown once`);
+    // GFM-MIMI Markdown reaches the adapter as Markdown; plain text does not claim to be.
+    await bob.client.send(roomId, "**both** of _you_", { markdown: true });
+    const md = await platform.waitFor(() => platform.transcript(room).find((e) => e.kind === "message" && e.text === "**both** of _you_"), "the Markdown message");
+    assert.equal(md.kind === "message" && md.markdown, "**both** of _you_");
+    assert.ok(platform.transcript(room).every((e) => e.kind !== "message" || !texts.includes(e.text) || e.markdown === undefined));
   } finally {
     await closeAll([bob]);
     await net.stop();
