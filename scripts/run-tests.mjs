@@ -6,6 +6,8 @@
 //   node scripts/run-tests.mjs unit           unit, vectors, http, cli tests (no external servers)
 //   node scripts/run-tests.mjs integration    tests that start real processes and servers
 //   node scripts/run-tests.mjs xmpp           the XMPP adapter against a real Prosody (issue 5)
+//   node scripts/run-tests.mjs matrix         the Matrix adapter against a real Synapse (issue 6);
+//                                             the first run installs Synapse into .tools/ with pip
 //   ... [--] extra args                       passed to `node --test` (e.g. --test-name-pattern)
 //
 // All test files run in a single `node --test` invocation so its closing summary counts every
@@ -23,8 +25,9 @@ const tiers = {
   unit: ["test/unit", "test/vectors", "test/http", "test/cli"],
   integration: ["test/integration", "test/adapters/loopback.test.ts", "test/adapters/bridge-plaintext.test.ts"],
   xmpp: ["test/adapters/xmpp"],
+  matrix: ["test/adapters/matrix"],
 };
-tiers.all = [...tiers.unit, ...tiers.integration, ...tiers.xmpp];
+tiers.all = [...tiers.unit, ...tiers.integration, ...tiers.xmpp, ...tiers.matrix];
 
 const [tier = "all", ...rest] = process.argv.slice(2);
 const extra = rest[0] === "--" ? rest.slice(1) : rest;

@@ -1,5 +1,6 @@
 // Helpers for tests that run real processes. Every process a test starts is tracked by PID and
 // stopped by that PID only; nothing else on the machine is touched.
+import { createServer } from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -86,4 +87,26 @@ export async function runProcess(cmd: string, args: string[], opts: { cwd?: stri
   child.stdin.end(opts.input ?? "");
   const code = await new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
   return { code, stdout: Buffer.concat(out), stderr: err };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read it, release it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Stops a child we started, by its PID: SIGTERM, then SIGKILL after `graceMs`; waits for `exited`. */
+export async function stopChild(c: ChildProcess | undefined, exited: Promise<void> | undefined, graceMs: number): Promise<void> {
+  if (c?.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
+  c.kill("SIGTERM");
+  const timer = setTimeout(() => c.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
 }

@@ -6,10 +6,10 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { tempDir } from "./processes.ts";
+import { freePort, stopChild, tempDir } from "./processes.ts";
 
 const run = promisify(execFile);
 
@@ -50,17 +50,6 @@ export interface ProsodyServer {
   dispose(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -149,13 +138,7 @@ export async function startProsody(o: ProsodyOptions = {}): Promise<ProsodyServe
     throw new Error(`Prosody did not listen within 30 s: ${output}`);
   };
   const stop = async () => {
-    const c = child;
-    if (c?.pid !== undefined && c.exitCode === null && c.signalCode === null) {
-      c.kill("SIGTERM");
-      const timer = setTimeout(() => c.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopChild(child, exited, 10_000);
     child = undefined;
   };
   const server: ProsodyServer = {

@@ -6,7 +6,7 @@ import type { LevelWithSilent } from "pino";
 import { validateConfig } from "../../src/config/index.ts";
 import { createLogger } from "../../src/log.ts";
 import { startProvider, type Provider } from "../../src/provider.ts";
-import { tempDir } from "./processes.ts";
+import { freePort, tempDir } from "./processes.ts";
 import { makeDevCertificates, type DevCertificates } from "./tls.ts";
 
 export interface TestNetwork {
@@ -34,17 +34,6 @@ export async function startNetwork(
   const certs = await makeDevCertificates(tmp.path, domains, { ips: ["127.0.0.1"] });
   const providers: Record<string, Provider> = {};
   // Ports are chosen up front so every peer map is complete at start.
-  const { createServer } = await import("node:net");
-  const freePort = () =>
-    new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const addr = srv.address();
-        const port = typeof addr === "object" && addr ? addr.port : 0;
-        srv.close(() => resolve(port));
-      });
-    });
   const ports: Record<string, number> = {};
   for (const d of domains) ports[d] = await freePort();
   try {
