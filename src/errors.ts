@@ -173,6 +173,13 @@ export const errorCatalogue = {
   MIMI_ERR_XMPP_TIMEOUT: { category: "peer", status: 504, message: "the XMPP server did not answer in time" },
   MIMI_ERR_XMPP_STANZA_ERROR: { category: "peer", status: 502, message: "the XMPP server answered with a stanza error" },
 
+  // ---- matrix adapter (adapters/matrix, issue 6) ------------------------------------------------
+  MIMI_ERR_MATRIX_REGISTRATION_INVALID: { category: "config", status: 500, message: "the Matrix application service registration file is missing, unreadable or malformed" },
+  MIMI_ERR_MATRIX_REGISTRATION_PLACEHOLDER: { category: "config", status: 500, message: "the Matrix registration holds placeholder or too-short tokens; generate one with `mimi-bridge matrix registration`" },
+  MIMI_ERR_MATRIX_REGISTRATION_INSECURE: { category: "config", status: 500, message: "the Matrix registration file (it holds as_token and hs_token) is readable by group or others; chmod 600" },
+  MIMI_ERR_MATRIX_REGISTRATION_MISMATCH: { category: "config", status: 500, message: "the Matrix registration does not match adapters.matrix (bot localpart, ghost namespace or domain)" },
+  MIMI_ERR_MATRIX_LISTEN_FAILED: { category: "config", status: 500, message: "the Matrix transaction endpoint could not listen on its address" },
+
   // ---- command line and HTTP ----------------------------------------------------------------
   MIMI_ERR_CLI_USAGE: { category: "usage", status: 400, message: "wrong command-line use" },
   MIMI_ERR_FILE_NOT_FOUND: { category: "not_found", status: 404, message: "file not found" },

@@ -64,7 +64,7 @@ import { planInbound } from "./inbound.ts";
 import { ComponentLink, errText } from "./link.ts";
 import { ComponentMuc } from "./muc.ts";
 import { contentChildren, correctionChildren, delayElement, parseMessage, reactionChildren, retractionChildren } from "./rich.ts";
-import { KeyedSerial } from "./serial.ts";
+import { KeyedSerial } from "../../src/adapter/index.ts";
 import { ADAPTER_VERSION, GHOST_FEATURES, ServiceHandler } from "./service.ts";
 import { NS, byteLength, errorElement, errorReply, xml, type StanzaErrorSpec, type XmlElement } from "./xml.ts";
 

@@ -33,7 +33,7 @@ import { bareOf, key, mucStanzaId, stanzaIdFor, tryParseJid } from "./ids.ts";
 import { planInbound, type RefKind } from "./inbound.ts";
 import { errText } from "./link.ts";
 import { contentChildren, correctionChildren, parseMessage, reactionChildren, retractionChildren } from "./rich.ts";
-import { KeyedSerial } from "./serial.ts";
+import { KeyedSerial } from "../../src/adapter/index.ts";
 import { NS, byteLength, readError, xml, type XmlElement } from "./xml.ts";
 
 export interface BridgedState {

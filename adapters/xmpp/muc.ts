@@ -28,7 +28,7 @@ import { cloneEl, errorForRejection, fromJsonEl, mimiRoleFor, mucStanding, toJso
 import { key, mucStanzaId, sha256Hex, stanzaIdFor, tryParseJid } from "./ids.ts";
 import { planInbound, type RefKind } from "./inbound.ts";
 import { contentChildren, correctionChildren, delayElement, moderationChildren, parseMessage, reactionChildren, retractionChildren } from "./rich.ts";
-import { KeyedSerial } from "./serial.ts";
+import { KeyedSerial } from "../../src/adapter/index.ts";
 import { NS, byteLength, errorReply, formField, parseXmppDateTime, xml, type StanzaErrorSpec, type XmlElement } from "./xml.ts";
 
 interface Occupant {

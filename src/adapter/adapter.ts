@@ -61,12 +61,21 @@ export interface CoreApi {
   readonly portals: PortalApi;
 }
 
+/** One write of AdapterStore.batch. */
+export type AdapterStoreOp = { readonly type: "put"; readonly key: string; readonly value: unknown } | { readonly type: "del"; readonly key: string };
+
 /** A per-adapter key-value store (the `adapters` namespace, prefixed with the adapter ID). */
 export interface AdapterStore {
   get<T>(key: string): Promise<T | undefined>;
   put<T>(key: string, value: T): Promise<void>;
   del(key: string): Promise<void>;
   list<T>(prefix: string): Promise<{ key: string; value: T }[]>;
+  /**
+   * Applies the ops all or nothing, in order, on disk before it resolves (e.g. a Matrix
+   * transaction's dedupe marker together with its queued events, so a crash between them can
+   * neither lose nor duplicate). Optional: a store without it makes callers order single writes.
+   */
+  batch?(ops: readonly AdapterStoreOp[]): Promise<void>;
 }
 
 export interface AdapterContext<Config> {

@@ -3,7 +3,7 @@
 // names, and the logger type.
 export * from "./types.ts";
 export type * from "./events.ts";
-export type { Adapter, AdapterContext, AdapterStore, CoreApi, Portal, PortalApi } from "./adapter.ts";
+export type { Adapter, AdapterContext, AdapterStore, AdapterStoreOp, CoreApi, Portal, PortalApi } from "./adapter.ts";
 export type {
   ConsentPromptingAdapter,
   EditHandlingAdapter,
@@ -48,3 +48,4 @@ export {
   providerOf,
 } from "../ids/index.ts";
 export type { Jid } from "../ids/index.ts";
+export { KeyedSerial } from "./serial.ts";

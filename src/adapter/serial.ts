@@ -1,3 +1,4 @@
+// Shared by adapters through the SDK (src/adapter/index.ts).
 // Per-key serial execution: stanzas of one conversation are handled in arrival order (a
 // room.create must finish before the first message of a new chat is submitted), while different
 // conversations proceed in parallel.

@@ -7,7 +7,7 @@
 //   <id>/msg/m2p/<platformRoom>\n<messageId>           → platform event ID
 //   <id>/evt/<platformRoom>\n<platformEventId>         → SubmitResult (dedupe of submitted events)
 //   <id>/kv/<key>                                     → adapter data
-import type { AdapterStore, Portal, PortalApi } from "../adapter/adapter.ts";
+import type { AdapterStore, AdapterStoreOp, Portal, PortalApi } from "../adapter/adapter.ts";
 import type { RoomKindName, SubmitResult } from "../adapter/events.ts";
 import type { AdapterId, PlatformEventId, PlatformRoomId } from "../adapter/types.ts";
 import { cborCodec, type BatchOp, type Store, type TypedNamespace } from "../storage/index.ts";
@@ -112,5 +112,7 @@ export function adapterStore(store: Store, adapter: AdapterId): AdapterStore {
       for await (const { key, value } of ns.iterate({ prefix: p + prefix })) out.push({ key: key.slice(p.length), value: value as T });
       return out;
     },
+    // One Store.batch: atomic and synced (Store.batch defaults to sync: true).
+    batch: (ops: readonly AdapterStoreOp[]) => store.batch(ops.map((op) => (op.type === "put" ? ns.putOp(p + op.key, op.value) : ns.delOp(p + op.key)))),
   };
 }

@@ -9,6 +9,7 @@ import { registerClientCommands } from "./commands/client.ts";
 import { registerConfigCommands } from "./commands/config.ts";
 import { registerContentCommands } from "./commands/content.ts";
 import { registerDemoCommand } from "./commands/demo.ts";
+import { registerMatrixCommands } from "./commands/matrix.ts";
 import { registerServeCommand } from "./commands/serve.ts";
 import { registerUsersCommands } from "./commands/users.ts";
 import type { CliIo } from "./io.ts";
@@ -27,6 +28,7 @@ export function buildProgram(io: CliIo): Command {
   registerCertsCommands(program, io);
   registerClientCommands(program, io);
   registerUsersCommands(program, io);
+  registerMatrixCommands(program, io);
   registerDemoCommand(program, io);
   // Sub-commands inherit output and exit handling.
   for (const cmd of program.commands) {

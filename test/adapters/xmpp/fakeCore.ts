@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import type {
   AdapterStore,
+  AdapterStoreOp,
   ConnectionState,
   CoreApi,
   PlatformEvent,
@@ -37,6 +38,15 @@ export class MemoryStore implements AdapterStore {
   list<T>(prefix: string): Promise<{ key: string; value: T }[]> {
     const out = [...this.data.entries()].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return Promise.resolve(out.map(([key, value]) => ({ key, value: structuredClone(value) as T })));
+  }
+  /** All or nothing: every value is cloned before the first write. */
+  batch(ops: readonly AdapterStoreOp[]): Promise<void> {
+    const prepared = ops.map((op) => (op.type === "put" ? { ...op, value: structuredClone(op.value) } : op));
+    for (const op of prepared) {
+      if (op.type === "put") this.data.set(op.key, op.value);
+      else this.data.delete(op.key);
+    }
+    return Promise.resolve();
   }
 }
 
