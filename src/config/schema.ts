@@ -264,7 +264,7 @@ export const ConfigSchema = Type.Object(
     adapters: Type.Object(Object.fromEntries(BUILT_IN_ADAPTERS.map((a): [string, TSchema] => [a.id, Type.Optional(a.configSchema)])), {
       additionalProperties: false,
       default: {},
-      description: "adapters to run, by ID: xmpp, loopback",
+      description: "adapters to run, by ID: xmpp, matrix, loopback",
     }),
   },
   { additionalProperties: false },

@@ -1,0 +1,907 @@
+// The Matrix adapter (issue 6): an application service that makes a homeserver's users MIMI users
+// of the provider's domain and shows remote MIMI users (ghosts in the exclusive namespace) and
+// MIMI rooms (portal rooms) on the homeserver. docs/ADAPTERS.md is the contract with the core.
+//
+// Traceability (the same IDs name the tests):
+//   MIMI-MATRIX-02 transactions: stored before the 200, handed over once, in order (appservice.ts);
+//                  outbound sends with txnIds derived from the MIMI message ID (intents.ts)
+//   MIMI-MATRIX-03 users and consent: local users ⇔ mimi://<provider>/u/<localpart>; ghosts;
+//                  invite of a ghost into an is_direct room = consent.request (then a MIMI direct
+//                  room); a MIMI consent request = a DM from the ghost, join = grant, leave = revoke
+//   MIMI-MATRIX-04 rooms: portals both ways (rooms created for MIMI rooms get a deterministic alias
+//                  in the exclusive alias namespace, so creation is idempotent); membership
+//                  (invite, join, leave, kick, ban) and power levels ⇔ roles both ways; name and
+//                  topic ⇔ metadata; `!mimi bridge|unbridge|status|help` bot commands
+//   MIMI-MATRIX-05 messages: text, notices, emotes, replies, edits, reactions, redactions
+//   MIMI-MATRIX-07 connection state (whoami) reported, retried with backoff
+//
+// Platform room IDs of portals: a Matrix room ID ("!…") for rooms bridged from Matrix, or the
+// room's alias ("#_mimi_room_<hash>:<domain>") for rooms the adapter created for a MIMI room
+// (platformRoomFor must be pure; the alias is known before the room exists). The adapter store
+// maps an alias portal's Matrix room ID back to it (`rid/<room id>`).
+import {
+  KeyedSerial,
+  MimiError,
+  adapterId,
+  platformEventId,
+  platformRoomId,
+  platformUserId,
+  type Adapter,
+  type AdapterCapabilities,
+  type AdapterContext,
+  type AdapterStatus,
+  type ConsentPromptingAdapter,
+  type DeliveryResult,
+  type EditHandlingAdapter,
+  type HealthReportingAdapter,
+  type MimiConsentChange,
+  type MimiConsentRequest,
+  type MimiEdit,
+  type MimiMessage,
+  type MimiParticipantChange,
+  type MimiReaction,
+  type MimiReadReceipt,
+  type MimiRetraction,
+  type MimiRoomMetadata,
+  type MimiTyping,
+  type PlatformEvent,
+  type PlatformRoomId,
+  type PlatformUserId,
+  type Portal,
+  type ReactionHandlingAdapter,
+  type ReceiptHandlingAdapter,
+  type RetractionHandlingAdapter,
+  type RoomKindName,
+  type RoomMetadataHandlingAdapter,
+  type SubmitResult,
+  type TypingHandlingAdapter,
+} from "../../src/adapter/index.ts";
+import { TransactionServer, type MatrixEphemeral, type MatrixEvent, type TransactionSink } from "./appservice.ts";
+import { MatrixConfigSchema, ghostNamespace, resolveMatrixConfig, type MatrixConfig } from "./config.ts";
+import { editContent, inboundEvents, messageContent, reactionContent, txnIdFor, type MappingContext } from "./mapping.ts";
+import { MatrixIds, sha256Hex } from "./ghosts.ts";
+import { Homeserver, errText, errcodeOf, type RegistrationData } from "./intents.ts";
+
+export const MATRIX_ADAPTER_VERSION = "0.1.0";
+
+/** Power level ↔ MIMI role names (group and channel presets). */
+export function powerLevelOfRole(role: string | undefined): number | undefined {
+  switch (role) {
+    case "admin":
+    case "super_admin":
+      return 100;
+    case "moderator":
+      return 50;
+    case "speaker":
+      return 10;
+    case "member":
+    case "participant":
+    case "attendee":
+    case "guest":
+      return 0;
+    default:
+      return undefined;
+  }
+}
+
+export function roleOfPowerLevel(level: number, kind: RoomKindName): string {
+  if (kind === "channel") return level >= 100 ? "super_admin" : level >= 50 ? "moderator" : level >= 10 ? "speaker" : "attendee";
+  return level >= 50 ? "admin" : "member";
+}
+
+interface PendingInvite {
+  readonly roomId: string;
+  readonly local: string;
+  readonly ghost: string;
+  readonly eventId: string;
+}
+
+interface ConsentDm {
+  readonly roomId: string;
+  readonly local: string;
+  readonly ghost: string;
+}
+
+const BACKOFF_MAX_MS = 30_000;
+
+export class MatrixAdapter
+  implements
+    Adapter<MatrixConfig>,
+    EditHandlingAdapter,
+    RetractionHandlingAdapter,
+    ReactionHandlingAdapter,
+    RoomMetadataHandlingAdapter,
+    ConsentPromptingAdapter,
+    TypingHandlingAdapter,
+    ReceiptHandlingAdapter,
+    HealthReportingAdapter,
+    TransactionSink
+{
+  readonly info = { id: adapterId("matrix"), displayName: "Matrix (application service)", version: MATRIX_ADAPTER_VERSION };
+  readonly configSchema = MatrixConfigSchema;
+
+  #ctx: AdapterContext<MatrixConfig> | undefined;
+  #config: MatrixConfig | undefined;
+  #ids: MatrixIds | undefined;
+  #hs: Homeserver | undefined;
+  #server: TransactionServer | undefined;
+  #status: AdapterStatus = { state: "stopped", since: Date.now() };
+  #started = false;
+  #stopping = false;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Creator of an alias portal (platformRoomFor of a direct room: the ghost), before the room exists. */
+  readonly #creators = new Map<string, string>();
+  /** Alias → Matrix room ID (also in the store). */
+  readonly #aliasRooms = new Map<string, string>();
+  /** Serialises the creation of each alias portal. */
+  readonly #creating = new Map<string, Promise<string>>();
+  /** Serialises deliveries per Matrix room. */
+  readonly #serials = new KeyedSerial();
+
+  // ---- lifecycle -------------------------------------------------------------------------------------
+
+  init(ctx: AdapterContext<MatrixConfig>): void {
+    this.#ctx = ctx;
+    // Defaults, the registration file (placeholders refused) and its match with this section.
+    const c = resolveMatrixConfig(ctx.config);
+    this.#config = c;
+    this.#ids = new MatrixIds({ domain: c.domain, provider: ctx.core.domain, ghostPrefix: c.ghostPrefix, botLocalpart: c.botLocalpart });
+    ctx.signal.addEventListener("abort", () => void this.stop(), { once: true });
+  }
+
+  #need(): { ctx: AdapterContext<MatrixConfig>; config: MatrixConfig; ids: MatrixIds; hs: Homeserver } {
+    const [ctx, config, ids, hs] = [this.#ctx, this.#config, this.#ids, this.#hs];
+    if (ctx === undefined || config === undefined || ids === undefined || hs === undefined) throw new MimiError("MIMI_ERR_INTERNAL", "the Matrix adapter was used before start()");
+    return { ctx, config, ids, hs };
+  }
+
+  #report(state: AdapterStatus["state"], message?: string): void {
+    this.#status = message === undefined ? { state, since: Date.now() } : { state, message, since: Date.now() };
+    this.#ctx?.core.reportStatus(state, message);
+  }
+
+  async start(): Promise<void> {
+    const ctx = this.#ctx;
+    const c = this.#config;
+    if (ctx === undefined || c === undefined) throw new MimiError("MIMI_ERR_INTERNAL", "start() before init()");
+    if (this.#started) return;
+    this.#started = true;
+    this.#stopping = false;
+    this.#report("starting");
+    const r = c.registration;
+    const registration: RegistrationData = {
+      id: r.id,
+      url: r.url,
+      asToken: r.as_token,
+      hsToken: r.hs_token,
+      senderLocalpart: r.sender_localpart,
+      userRegexes: r.namespaces.users ?? [],
+      aliasRegexes: r.namespaces.aliases ?? [],
+    };
+    const hs = new Homeserver({ homeserverUrl: c.homeserverUrl, domain: c.domain, registration, log: ctx.log });
+    await hs.initialise();
+    this.#hs = hs;
+    for (const row of await ctx.store.list<string>("alias/")) this.#aliasRooms.set(row.key.slice("alias/".length), row.value);
+    for (const row of await ctx.store.list<string>("creator/")) this.#creators.set(row.key.slice("creator/".length), row.value);
+    const userNamespace = ghostNamespace(c);
+    const server = new TransactionServer({
+      hsToken: registration.hsToken,
+      host: c.listen.host,
+      port: c.listen.port,
+      store: ctx.store,
+      log: ctx.log,
+      sink: this,
+      maxTransactionBytes: c.limits.maxTransactionBytes,
+      userNamespace,
+    });
+    this.#server = server;
+    await server.start();
+    // Connected once the homeserver answers whoami for the bot (retried with backoff).
+    await this.#checkConnection(1000);
+  }
+
+  async #checkConnection(delay: number): Promise<void> {
+    if (this.#stopping) return;
+    const { hs, ctx } = this.#need();
+    try {
+      const me = await hs.whoami();
+      if (me !== hs.botUserId) ctx.log.warn({ me }, "matrix: whoami names another user than the bot");
+      await hs.setDisplayName(hs.botUserId, "MIMI bridge").catch(() => undefined);
+      this.#report("connected");
+    } catch (err) {
+      const code = errcodeOf(err);
+      if (code === "M_UNKNOWN_TOKEN" || code === "M_FORBIDDEN") this.#report("bad_credentials", `the homeserver refused the as_token: ${errText(err)}`);
+      else this.#report("transient_disconnect", `the homeserver is unreachable: ${errText(err)}`);
+      ctx.log.warn({ err: errText(err), retryInMs: delay }, "matrix: whoami failed");
+      this.#retryTimer = setTimeout(() => void this.#checkConnection(Math.min(delay * 2, BACKOFF_MAX_MS)), delay);
+      this.#retryTimer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    this.#stopping = true;
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    await this.#server?.stop().catch((err: unknown) => this.#ctx?.log.warn({ err: errText(err) }, "matrix: stopping the transaction server failed"));
+    await this.#hs?.close();
+    this.#report("stopped");
+  }
+
+  /** Waits until every transaction received so far was handled (tests). */
+  async idle(): Promise<void> {
+    await this.#server?.idle();
+    await this.#serials.idle();
+  }
+
+  /** The homeserver calls as the bot and the ghosts (after start; tests and admin tooling). */
+  get homeserver(): Homeserver {
+    return this.#need().hs;
+  }
+
+  health(): AdapterStatus {
+    return this.#status;
+  }
+
+  capabilities(): AdapterCapabilities {
+    return {
+      edits: true,
+      replies: true,
+      reactions: true,
+      retractions: true,
+      typing: true,
+      readReceipts: true,
+      roomMetadata: true,
+      consentPrompts: true,
+      identifierResolution: false,
+      maxMessageBytes: this.#config?.limits.maxBodyBytes ?? 65536,
+    };
+  }
+
+  // ---- identity (pure) ----------------------------------------------------------------------------------
+
+  toMimiUri(user: PlatformUserId): string | undefined {
+    return this.#ids?.toMimiUri(user);
+  }
+
+  localUserFor(mimiUri: string): PlatformUserId | undefined {
+    return this.#ids?.localUserFor(mimiUri);
+  }
+
+  ghostFor(mimiUri: string): PlatformUserId {
+    const ids = this.#ids;
+    if (ids === undefined) throw new MimiError("MIMI_ERR_INTERNAL", "ghostFor() before init()");
+    return ids.ghostFor(mimiUri);
+  }
+
+  parseGhost(user: PlatformUserId): string | undefined {
+    return this.#ids?.parseGhost(user);
+  }
+
+  platformRoomFor(room: { readonly roomId: string; readonly kind: RoomKindName; readonly localUsers: readonly PlatformUserId[]; readonly remoteUsers: readonly string[] }): PlatformRoomId {
+    const ids = this.#ids;
+    if (ids === undefined) throw new MimiError("MIMI_ERR_INTERNAL", "platformRoomFor() before init()");
+    const alias = ids.portalAlias(room.roomId);
+    const [remote] = room.remoteUsers;
+    // A direct room is a DM created by the peer's ghost; other rooms are created by the bot.
+    if (room.kind === "direct" && remote !== undefined) this.#creators.set(alias, ids.ghostFor(remote));
+    return platformRoomId(alias);
+  }
+
+  // ---- rooms on the homeserver ----------------------------------------------------------------------------
+
+  /** The Matrix room ID of a platform room, if the room exists. */
+  async #matrixRoomOf(platformRoom: string): Promise<string | undefined> {
+    if (platformRoom.startsWith("!")) return platformRoom;
+    const known = this.#aliasRooms.get(platformRoom);
+    if (known !== undefined) return known;
+    const { hs } = this.#need();
+    const resolved = await hs.resolveAlias(platformRoom);
+    if (resolved !== undefined) await this.#rememberAlias(platformRoom, resolved);
+    return resolved;
+  }
+
+  async #rememberAlias(alias: string, roomId: string): Promise<void> {
+    const { ctx } = this.#need();
+    this.#aliasRooms.set(alias, roomId);
+    await ctx.store.put(`alias/${alias}`, roomId);
+    await ctx.store.put(`rid/${roomId}`, alias);
+  }
+
+  /** The Matrix room of a portal, created on first use for an alias portal. */
+  async #ensureRoom(platformRoom: string, hint?: { creator?: string; kind?: RoomKindName }): Promise<string> {
+    const existing = await this.#matrixRoomOf(platformRoom);
+    if (existing !== undefined) return existing;
+    let p = this.#creating.get(platformRoom);
+    if (p === undefined) {
+      p = this.#createRoom(platformRoom, hint).finally(() => this.#creating.delete(platformRoom));
+      this.#creating.set(platformRoom, p);
+    }
+    return p;
+  }
+
+  async #createRoom(alias: string, hint?: { creator?: string; kind?: RoomKindName }): Promise<string> {
+    const { hs, ctx } = this.#need();
+    const portal = await ctx.core.portals.byPlatformRoom(platformRoomId(alias));
+    const kind = hint?.kind ?? portal?.kind ?? "group";
+    const creator = hint?.creator ?? this.#creators.get(alias) ?? hs.botUserId;
+    await ctx.store.put(`creator/${alias}`, creator);
+    this.#creators.set(alias, creator);
+    const direct = kind === "direct" && creator !== hs.botUserId;
+    const options: Record<string, unknown> = {
+      room_alias_name: MatrixIds.aliasLocalpart(alias),
+      preset: direct ? "trusted_private_chat" : "private_chat",
+      visibility: "private",
+      ...(direct ? { is_direct: true } : {}),
+      // Room version 12 (Synapse's default since 1.136, MSC4289): creators have unlimited power and
+      // must NOT appear in `users`; the bot gets 100 when a ghost creates the room.
+      ...(creator === hs.botUserId ? {} : { power_level_content_override: { users: { [hs.botUserId]: 100 } } }),
+      creation_content: { "m.federate": true },
+    };
+    const roomId = await hs.createRoom(creator, options);
+    await this.#rememberAlias(alias, roomId);
+    ctx.log.info({ alias, roomId, creator, kind }, "matrix: created a portal room for a MIMI room");
+    return roomId;
+  }
+
+  /** Who acts for the bridge in a room: the bot if it is in the room, else the room's creator ghost. */
+  async #actor(platformRoom: string, roomId: string): Promise<string> {
+    const { hs } = this.#need();
+    const creator = this.#creators.get(platformRoom);
+    if (creator !== undefined && creator !== hs.botUserId) {
+      const bot = await hs.membership(roomId, hs.botUserId, creator).catch(() => undefined);
+      if (bot !== "join") return creator;
+    }
+    return hs.botUserId;
+  }
+
+  #serial<T>(key: string, task: () => Promise<T>): Promise<T> {
+    return this.#serials.run(key, task);
+  }
+
+  async #ghostReady(ghost: string, mimiUri: string | undefined): Promise<void> {
+    const { hs, ctx } = this.#need();
+    await hs.ensureRegistered(ghost);
+    if (mimiUri === undefined) return;
+    const k = `profile/${ghost}`;
+    if ((await ctx.store.get<boolean>(k)) === true) return;
+    await hs.setDisplayName(ghost, MatrixIds.label(mimiUri)).catch((err: unknown) => ctx.log.debug({ err: errText(err) }, "matrix: setting a ghost's display name failed"));
+    await ctx.store.put(k, true);
+  }
+
+  /** The sender of a delivery joined to the room (ghosts join on demand). */
+  async #senderIn(platformRoom: string, roomId: string, sender: { platformUser: string; mimiUri: string; local: boolean }): Promise<string> {
+    const { hs } = this.#need();
+    if (sender.local) return sender.platformUser; // never: the core does not deliver local users' own messages
+    await this.#ghostReady(sender.platformUser, sender.mimiUri);
+    await hs.join(sender.platformUser, roomId);
+    void platformRoom;
+    return sender.platformUser;
+  }
+
+  // ---- MIMI → Matrix ---------------------------------------------------------------------------------------
+
+  async handleMimiMessage(message: MimiMessage): Promise<DeliveryResult> {
+    return this.#serial(message.room, async () => {
+      const { hs } = this.#need();
+      const roomId = await this.#ensureRoom(message.room);
+      const sender = await this.#senderIn(message.room, roomId, message.sender);
+      const content = messageContent(message, this.#mapping());
+      const eventId = await hs.send(sender, roomId, "m.room.message", content, txnIdFor(message.messageId, "message"));
+      return { platformEventId: platformEventId(eventId) };
+    });
+  }
+
+  async handleMimiEdit(edit: MimiEdit): Promise<DeliveryResult> {
+    return this.#serial(edit.room, async () => {
+      const { hs } = this.#need();
+      const roomId = await this.#ensureRoom(edit.room);
+      const sender = await this.#senderIn(edit.room, roomId, edit.sender);
+      const eventId = await hs.send(sender, roomId, "m.room.message", editContent(edit, this.#mapping()), txnIdFor(edit.messageId, "edit"));
+      return { platformEventId: platformEventId(eventId) };
+    });
+  }
+
+  async handleMimiRetraction(retraction: MimiRetraction): Promise<void> {
+    await this.#serial(retraction.room, async () => {
+      const { hs } = this.#need();
+      const roomId = await this.#ensureRoom(retraction.room);
+      const sender = await this.#senderIn(retraction.room, roomId, retraction.sender);
+      const txn = txnIdFor(retraction.messageId, "redact");
+      try {
+        await hs.redact(sender, roomId, retraction.target, txn);
+      } catch (err) {
+        if (errcodeOf(err) !== "M_FORBIDDEN") throw err;
+        // A moderator's retraction of someone else's message: the bridge redacts it.
+        await hs.redact(await this.#actor(retraction.room, roomId), roomId, retraction.target, txn, `retracted in MIMI by ${retraction.sender.mimiUri}`);
+      }
+    });
+  }
+
+  async handleMimiReaction(reaction: MimiReaction): Promise<DeliveryResult> {
+    return this.#serial(reaction.room, async () => {
+      const { hs, ctx } = this.#need();
+      const roomId = await this.#ensureRoom(reaction.room);
+      const sender = await this.#senderIn(reaction.room, roomId, reaction.sender);
+      const eventId = await hs.send(sender, roomId, "m.reaction", reactionContent(reaction.target, reaction.reaction), txnIdFor(reaction.messageId, "reaction"));
+      await ctx.store.put(reactionKey(reaction.room, sender, reaction.target, reaction.reaction), eventId);
+      return { platformEventId: platformEventId(eventId) };
+    });
+  }
+
+  async handleMimiReactionRemove(reaction: MimiReaction): Promise<void> {
+    await this.#serial(reaction.room, async () => {
+      const { hs, ctx } = this.#need();
+      const roomId = await this.#ensureRoom(reaction.room);
+      const sender = reaction.sender.platformUser;
+      const k = reactionKey(reaction.room, sender, reaction.target, reaction.reaction);
+      const eventId = await ctx.store.get<string>(k);
+      if (eventId === undefined) return;
+      await hs.redact(sender, roomId, eventId, txnIdFor(reaction.messageId, "unreact"));
+      await ctx.store.del(k);
+    });
+  }
+
+  async handleMimiRoomMetadata(metadata: MimiRoomMetadata): Promise<void> {
+    await this.#serial(metadata.room, async () => {
+      const { hs } = this.#need();
+      const roomId = await this.#ensureRoom(metadata.room);
+      const actor = await this.#actor(metadata.room, roomId);
+      // Only what changed (a missing state event counts as ""): no empty topic on a fresh room, and
+      // no state event answering our own echo.
+      if (metadata.name !== undefined && metadata.name !== textOf((await hs.state(actor, roomId, "m.room.name", ""))?.name)) {
+        await hs.setState(actor, roomId, "m.room.name", "", { name: metadata.name });
+      }
+      if (metadata.subject !== undefined && metadata.subject !== textOf((await hs.state(actor, roomId, "m.room.topic", ""))?.topic)) {
+        await hs.setState(actor, roomId, "m.room.topic", "", { topic: metadata.subject });
+      }
+    });
+  }
+
+  async handleMimiTyping(typing: MimiTyping): Promise<void> {
+    const { hs } = this.#need();
+    if (typing.sender.local) return;
+    const roomId = await this.#matrixRoomOf(typing.room);
+    if (roomId === undefined) return;
+    await hs.setTyping(typing.sender.platformUser, roomId, typing.active);
+  }
+
+  async handleMimiReadReceipt(receipt: MimiReadReceipt): Promise<void> {
+    const { hs } = this.#need();
+    if (receipt.sender.local) return;
+    const roomId = await this.#matrixRoomOf(receipt.room);
+    if (roomId === undefined) return;
+    await hs.readReceipt(receipt.sender.platformUser, roomId, receipt.target);
+  }
+
+  async handleMimiParticipantChange(change: MimiParticipantChange): Promise<void> {
+    await this.#serial(change.room, async () => {
+      const { hs, ids, ctx } = this.#need();
+      const local = ids.isLocal(change.platformUser);
+      const roomId = await this.#ensureRoom(change.room);
+      const actor = await this.#actor(change.room, roomId);
+      const user = change.platformUser;
+      switch (change.change) {
+        case "added": {
+          if (local) {
+            const m = await hs.membership(roomId, user, actor);
+            if (m !== "join" && m !== "invite") {
+              if (m === "ban") await hs.unban(actor, roomId, user);
+              await hs.invite(actor, roomId, user);
+            }
+            const portal = await ctx.core.portals.byPlatformRoom(platformRoomId(change.room));
+            if (portal?.kind === "direct" && actor !== hs.botUserId) await hs.markDirect(actor, user, roomId).catch(() => undefined);
+          } else {
+            await this.#ghostReady(user, change.user);
+            if (actor !== user) {
+              const m = await hs.membership(roomId, user, actor);
+              if (m === "ban") await hs.unban(actor, roomId, user);
+            }
+            await hs.join(user, roomId);
+          }
+          await this.#applyRole(roomId, actor, user, change.role);
+          return;
+        }
+        case "removed":
+        case "left": {
+          const m = await hs.membership(roomId, user, actor);
+          if (m !== "join" && m !== "invite") return;
+          if (local) await hs.kick(actor, roomId, user, change.change === "removed" ? `removed in MIMI${change.by === undefined ? "" : ` by ${change.by}`}` : "left in MIMI");
+          else await hs.leave(user, roomId);
+          return;
+        }
+        case "banned": {
+          const m = await hs.membership(roomId, user, actor);
+          if (m === "ban") return;
+          await hs.ban(actor, roomId, user, `banned in MIMI${change.by === undefined ? "" : ` by ${change.by}`}`);
+          return;
+        }
+        case "role":
+          await this.#applyRole(roomId, actor, user, change.role);
+          return;
+      }
+    });
+  }
+
+  async #applyRole(roomId: string, actor: string, user: string, role: string | undefined): Promise<void> {
+    const { hs, ctx } = this.#need();
+    const level = powerLevelOfRole(role);
+    if (level === undefined) return;
+    const pl = await hs.state(actor, roomId, "m.room.power_levels", "");
+    const users = (pl?.users as Record<string, number> | undefined) ?? {};
+    const current = users[user] ?? (typeof pl?.users_default === "number" ? pl.users_default : 0);
+    if (current === level) return;
+    if (user === actor) return; // never demote the bridge's own actor
+    if ((await hs.creators(roomId)).includes(user)) return; // v12 creators are not in `users`
+    await hs.setPowerLevel(actor, roomId, user, level).catch((err: unknown) => ctx.log.info({ err: errText(err), user, role }, "matrix: setting a power level failed"));
+  }
+
+  // ---- consent (MIMI-MATRIX-03) -----------------------------------------------------------------------------
+
+  async handleMimiConsentRequest(request: MimiConsentRequest): Promise<void> {
+    const { hs, ctx } = this.#need();
+    const ghost = request.requesterGhost;
+    const k = `dmreq-by/${request.target}/${ghost}`;
+    if ((await ctx.store.get<string>(k)) !== undefined) return;
+    await this.#ghostReady(ghost, request.requester);
+    // The ghost opens a DM (m.direct): accepting the invite grants consent, rejecting revokes it.
+    const roomId = await hs.createRoom(ghost, { preset: "trusted_private_chat", is_direct: true, invite: [request.target], visibility: "private" });
+    await ctx.store.put(`dmreq/${roomId}`, { roomId, local: request.target, ghost } satisfies ConsentDm);
+    await ctx.store.put(k, roomId);
+    await hs.markDirect(ghost, request.target, roomId).catch(() => undefined);
+    await hs.send(
+      ghost,
+      roomId,
+      "m.room.message",
+      { msgtype: "m.notice", body: `${request.requester} would like to contact you through MIMI${request.roomId === undefined ? "" : ` (room ${request.roomId})`}. Join this room to accept; reject the invite to refuse.` },
+      `consent-${sha256Hex(`${request.requester}\n${request.target}\n${request.roomId ?? ""}`).slice(0, 24)}`,
+    );
+  }
+
+  async handleMimiConsentChange(change: MimiConsentChange): Promise<void> {
+    const { ctx } = this.#need();
+    if (change.change !== "granted") return;
+    // Invites a local user sent to this ghost before consent held become direct rooms now.
+    for (const row of await ctx.store.list<PendingInvite>(`pinv/${change.target}/${change.peerGhost}/`)) {
+      const res = await this.#openDirect(row.value, `grant-${Date.now()}`);
+      if (res.status === "rejected") ctx.log.info({ code: res.code }, "matrix: the direct room could not be opened after the grant");
+      await ctx.store.del(row.key);
+    }
+  }
+
+  /** A local user's DM with a ghost becomes a portal of a new MIMI direct room; the ghost joins. */
+  async #openDirect(inv: PendingInvite, attempt: string): Promise<SubmitResult> {
+    const { hs, ids } = this.#need();
+    const peer = ids.parseGhost(inv.ghost);
+    if (peer === undefined) return { status: "ignored", reason: "not a ghost" };
+    const res = await this.#submit({
+      type: "room.create",
+      // A refusal is the recorded answer to its event ID: the attempt after a grant has its own.
+      platformEventId: platformEventId(`create:${attempt}:${inv.eventId}`),
+      sender: platformUserId(inv.local),
+      room: platformRoomId(inv.roomId),
+      kind: "direct",
+      invite: [peer],
+      timestamp: Date.now(),
+    });
+    if (res.status === "accepted") {
+      await this.#ghostReady(inv.ghost, peer);
+      await hs.join(inv.ghost, inv.roomId);
+      await hs.markDirect(inv.ghost, inv.local, inv.roomId).catch(() => undefined);
+    }
+    return res;
+  }
+
+  // ---- Matrix → MIMI (TransactionSink) ----------------------------------------------------------------------
+
+  async onUserQuery(userId: string): Promise<boolean> {
+    const { hs, ids } = this.#need();
+    const uri = ids.parseGhost(userId);
+    if (uri === undefined) return false;
+    await this.#ghostReady(userId, uri);
+    void hs;
+    return true;
+  }
+
+  async onEphemeral(event: MatrixEphemeral): Promise<void> {
+    const { ids, ctx } = this.#need();
+    if (event.room_id === undefined) return;
+    const platformRoom = await this.#platformRoomOfMatrix(event.room_id);
+    if (platformRoom === undefined) return;
+    if (event.type === "m.typing") {
+      const users = Array.isArray(event.content.user_ids) ? (event.content.user_ids as unknown[]).filter((u): u is string => typeof u === "string" && ids.isLocal(u)) : [];
+      for (const u of users) await this.#submit({ type: "typing", platformEventId: platformEventId(`typing:${u}:${Date.now()}`), sender: platformUserId(u), room: platformRoomId(platformRoom), active: true });
+      return;
+    }
+    if (event.type === "m.receipt") {
+      // { "$event": { "m.read": { "@user:hs": { ts } } } }: local users' read markers (ghosts' are our own echoes).
+      for (const [eventId, byType] of Object.entries(event.content)) {
+        const read = (byType as Record<string, unknown> | null)?.["m.read"];
+        if (typeof read !== "object" || read === null) continue;
+        for (const user of Object.keys(read)) {
+          if (!ids.isLocal(user)) continue;
+          const res = await this.#submit({ type: "receipt.read", platformEventId: platformEventId(`read:${user}:${eventId}`), sender: platformUserId(user), room: platformRoomId(platformRoom), target: platformEventId(eventId) });
+          if (res.status === "rejected") ctx.log.debug({ code: res.code }, "matrix: the core refused a read marker");
+        }
+      }
+    }
+  }
+
+  async #platformRoomOfMatrix(roomId: string): Promise<string | undefined> {
+    const { ctx } = this.#need();
+    const direct = await ctx.core.portals.byPlatformRoom(platformRoomId(roomId));
+    if (direct !== undefined) return roomId;
+    const alias = await ctx.store.get<string>(`rid/${roomId}`);
+    if (alias === undefined) return undefined;
+    return (await ctx.core.portals.byPlatformRoom(platformRoomId(alias))) === undefined ? undefined : alias;
+  }
+
+  async #submit(event: PlatformEvent): Promise<SubmitResult> {
+    const { ctx } = this.#need();
+    try {
+      return await ctx.core.submit(event);
+    } catch (err) {
+      ctx.log.warn({ err: errText(err), type: event.type }, "matrix: core.submit failed");
+      return { status: "rejected", code: err instanceof MimiError ? err.code : "MIMI_ERR_INTERNAL", message: err instanceof MimiError ? err.message : "internal error" };
+    }
+  }
+
+  /** A notice from the bot (or the room's creator ghost) about a refused event. */
+  async #notice(roomId: string, platformRoom: string | undefined, eventId: string, text: string): Promise<void> {
+    const { hs, ctx } = this.#need();
+    const actor = platformRoom === undefined ? hs.botUserId : await this.#actor(platformRoom, roomId);
+    await hs
+      .send(actor, roomId, "m.room.message", { msgtype: "m.notice", body: text }, `notice-${sha256Hex(eventId).slice(0, 24)}`)
+      .catch((err: unknown) => ctx.log.info({ err: errText(err), roomId }, "matrix: could not send a notice"));
+  }
+
+  async onEvent(ev: MatrixEvent): Promise<void> {
+    const { hs, ids, ctx } = this.#need();
+    // Echoes of what the bridge did itself.
+    if (ev.sender === hs.botUserId || ids.isGhost(ev.sender)) return;
+    if (!ids.isLocal(ev.sender)) {
+      ctx.log.debug({ sender: ev.sender, type: ev.type }, "matrix: event of a user the bridge does not serve");
+      return;
+    }
+    if (ev.type === "m.room.member") return this.#onMember(ev);
+    const platformRoom = await this.#platformRoomOfMatrix(ev.room_id);
+    if (ev.type === "m.room.message" && typeof ev.content.body === "string" && ev.content.body.trimStart().startsWith("!mimi")) {
+      return this.#command(ev, platformRoom);
+    }
+    if (platformRoom === undefined) return;
+    if (ev.type === "m.room.power_levels") return this.#onPowerLevels(ev, platformRoom);
+    const { events, problems } = inboundEvents(ev, platformRoomId(platformRoom), this.#mapping());
+    if (problems.length > 0) {
+      ctx.log.info({ problems: problems.slice(0, 3), type: ev.type }, "matrix: event refused by the mapping");
+      if (ev.type === "m.room.message") await this.#notice(ev.room_id, platformRoom, ev.event_id, `Not delivered to MIMI: ${problems[0] ?? "malformed event"}`);
+      return;
+    }
+    for (const e0 of events) {
+      let e = e0;
+      // A redaction of a reaction event is the reaction's removal.
+      if (e.type === "message.retract") {
+        const r = await ctx.store.get<{ target: string; key: string }>(`inreact/${e.target}`);
+        if (r !== undefined) e = { type: "reaction.remove", platformEventId: e.platformEventId, sender: e.sender, room: e.room, target: platformEventId(r.target), reaction: r.key, ...(e.timestamp === undefined ? {} : { timestamp: e.timestamp }) };
+      }
+      const res = await this.#submit(e);
+      if (res.status === "accepted" && e.type === "reaction.add") await ctx.store.put(`inreact/${e.platformEventId}`, { target: e.target, key: e.reaction });
+      if (res.status === "rejected") {
+        ctx.log.info({ code: res.code, type: e.type }, "matrix: the core refused an event");
+        if (e.type === "message" || e.type === "message.edit" || e.type === "reaction.add") await this.#notice(ev.room_id, platformRoom, ev.event_id, `Not delivered to MIMI: ${res.message} (${res.code})`);
+      }
+    }
+  }
+
+  #mapping(): MappingContext {
+    const { config, ids } = this.#need();
+    return {
+      homeserverUrl: config.homeserverUrl,
+      maxBodyBytes: config.limits.maxBodyBytes,
+      mimiUserOf: (mxid) => ids.parseGhost(mxid) ?? ids.toMimiUri(mxid),
+      matrixIdOf: (uri) => {
+        try {
+          return ids.localUserFor(uri) ?? ids.ghostFor(uri);
+        } catch {
+          return undefined;
+        }
+      },
+    };
+  }
+
+  async #onPowerLevels(ev: MatrixEvent, platformRoom: string): Promise<void> {
+    const { ids, ctx } = this.#need();
+    const portal = await ctx.core.portals.byPlatformRoom(platformRoomId(platformRoom));
+    const kind = portal?.kind ?? "group";
+    const before: Record<string, number> = (ev.unsigned?.prev_content as { users?: Record<string, number> } | undefined)?.users ?? {};
+    const after: Record<string, number> = (ev.content.users as Record<string, number> | undefined) ?? {};
+    const def = typeof ev.content.users_default === "number" ? ev.content.users_default : 0;
+    for (const user of new Set([...Object.keys(before), ...Object.keys(after)])) {
+      const a = before[user] ?? def;
+      const b = after[user] ?? def;
+      if (a === b || !(ids.isGhost(user) || ids.isLocal(user))) continue;
+      const role = roleOfPowerLevel(b, kind);
+      if (role === roleOfPowerLevel(a, kind)) continue;
+      const res = await this.#submit({ type: "room.membership", platformEventId: platformEventId(`${ev.event_id}:${user}`), sender: platformUserId(ev.sender), room: platformRoomId(platformRoom), action: "role", target: platformUserId(user), role });
+      if (res.status === "rejected") ctx.log.info({ code: res.code, user, role }, "matrix: the core refused a role change");
+    }
+  }
+
+  async #onMember(ev: MatrixEvent): Promise<void> {
+    const { hs, ids, ctx } = this.#need();
+    const target = ev.state_key ?? "";
+    const membership = typeof ev.content.membership === "string" ? ev.content.membership : "";
+    const prev = (ev.unsigned?.prev_content as { membership?: string } | undefined)?.membership;
+    const platformRoom = await this.#platformRoomOfMatrix(ev.room_id);
+    const submitMembership = async (action: "invite" | "join" | "leave" | "kick" | "ban" | "unban", reason?: string) => {
+      if (platformRoom === undefined) return;
+      const res = await this.#submit({
+        type: "room.membership",
+        platformEventId: platformEventId(ev.event_id),
+        sender: platformUserId(ev.sender),
+        room: platformRoomId(platformRoom),
+        action,
+        target: platformUserId(target),
+        ...(reason === undefined ? {} : { reason }),
+        timestamp: ev.origin_server_ts,
+      });
+      if (res.status === "rejected") {
+        ctx.log.info({ code: res.code, action }, "matrix: the core refused a membership change");
+        await this.#notice(ev.room_id, platformRoom, ev.event_id, `MIMI refused the ${action} of ${target}: ${res.message} (${res.code})`);
+      }
+      return res;
+    };
+    const reason = typeof ev.content.reason === "string" ? ev.content.reason : undefined;
+
+    // The bot is invited: it joins (bridge commands need it in the room).
+    if (target === hs.botUserId) {
+      if (membership === "invite") await hs.join(hs.botUserId, ev.room_id).catch((err: unknown) => ctx.log.info({ err: errText(err) }, "matrix: the bot could not join"));
+      return;
+    }
+
+    if (ids.isGhost(target)) {
+      if (membership === "invite") {
+        if (platformRoom !== undefined) {
+          const res = await submitMembership("invite");
+          if (res?.status === "accepted") await hs.join(target, ev.room_id).catch((err: unknown) => ctx.log.info({ err: errText(err) }, "matrix: the ghost could not join"));
+          else await hs.leave(target, ev.room_id, res?.status === "rejected" ? res.message : undefined).catch(() => undefined);
+          return;
+        }
+        if (ev.content.is_direct === true) {
+          // MIMI-MATRIX-03: inviting a ghost to a DM asks the remote user for consent.
+          // With consent (or a policy that needs none) the DM becomes a MIMI direct room at once;
+          // otherwise the invite waits for the grant (handleMimiConsentChange).
+          const inv: PendingInvite = { roomId: ev.room_id, local: ev.sender, ghost: target, eventId: ev.event_id };
+          const res = await this.#openDirect(inv, "first");
+          if (res.status === "accepted") return;
+          const peer = ids.parseGhost(target);
+          await ctx.store.put(`pinv/${ev.sender}/${target}/${ev.room_id}`, inv);
+          const asked = await this.#submit({ type: "consent.request", platformEventId: platformEventId(`consent:${ev.event_id}`), sender: platformUserId(ev.sender), peer: platformUserId(target), timestamp: ev.origin_server_ts });
+          if (asked.status === "rejected") {
+            await ctx.store.del(`pinv/${ev.sender}/${target}/${ev.room_id}`);
+            await hs.leave(target, ev.room_id, `${asked.message} (${asked.code})`).catch(() => undefined);
+            return;
+          }
+          ctx.log.info({ peer, code: res.status === "rejected" ? res.code : undefined }, "matrix: consent requested; the ghost joins once it is granted");
+          return;
+        }
+        // Not bridged and not a DM: the ghost declines with a hint.
+        await hs.leave(target, ev.room_id, "this room is not bridged to MIMI: invite the bridge bot and send `!mimi bridge`").catch(() => undefined);
+        return;
+      }
+      if (platformRoom === undefined) return;
+      if (membership === "leave" && prev !== "ban" && ev.sender !== target) await submitMembership("kick", reason);
+      else if (membership === "ban") await submitMembership("ban", reason);
+      else if (membership === "leave" && prev === "ban") await submitMembership("unban");
+      return;
+    }
+
+    if (!ids.isLocal(target)) return;
+    // A DM the ghost opened for a MIMI consent request: join = grant, leave or reject = revoke.
+    const dm = await ctx.store.get<ConsentDm>(`dmreq/${ev.room_id}`);
+    if (dm !== undefined && target === dm.local) {
+      if (membership === "join" && prev !== "join") {
+        await this.#submit({ type: "consent.grant", platformEventId: platformEventId(`grant:${ev.event_id}`), sender: platformUserId(dm.local), peer: platformUserId(dm.ghost), timestamp: ev.origin_server_ts });
+      } else if (membership === "leave") {
+        await this.#submit({ type: "consent.revoke", platformEventId: platformEventId(`revoke:${ev.event_id}`), sender: platformUserId(dm.local), peer: platformUserId(dm.ghost), timestamp: ev.origin_server_ts });
+        await ctx.store.del(`dmreq/${ev.room_id}`);
+        await ctx.store.del(`dmreq-by/${dm.local}/${dm.ghost}`);
+      }
+      if (platformRoom === undefined) return;
+    }
+    if (platformRoom === undefined) return;
+    if (membership === "join" && prev !== "join") await submitMembership("join");
+    else if (membership === "leave" && ev.sender === target && prev !== "ban") await submitMembership("leave", reason);
+    else if (membership === "leave" && ev.sender !== target && prev === "ban") await submitMembership("unban");
+    else if (membership === "leave" && ev.sender !== target) await submitMembership("kick", reason);
+    else if (membership === "ban") await submitMembership("ban", reason);
+    else if (membership === "invite") await submitMembership("invite");
+  }
+
+  // ---- bot commands (MIMI-MATRIX-04: bridge, unbridge, status, help) -----------------------------------------
+
+  async #command(ev: MatrixEvent, platformRoom: string | undefined): Promise<void> {
+    const { hs, ctx } = this.#need();
+    const [, verb = "help", ...args] = String(ev.content.body).trim().split(/\s+/);
+    const reply = (text: string) => hs.send(hs.botUserId, ev.room_id, "m.room.message", { msgtype: "m.notice", body: text }, `cmd-${sha256Hex(ev.event_id).slice(0, 24)}`).catch((err: unknown) => ctx.log.info({ err: errText(err) }, "matrix: could not answer a command"));
+    switch (verb) {
+      case "bridge": {
+        if (platformRoom !== undefined) {
+          const p = await ctx.core.portals.byPlatformRoom(platformRoomId(platformRoom));
+          await reply(`This room is already bridged to MIMI room ${p?.roomId ?? "?"}.`);
+          return;
+        }
+        if (!(await this.#isRoomAdmin(ev.room_id, ev.sender))) {
+          await reply("Only a room admin (power level ≥ 50) can bridge this room.");
+          return;
+        }
+        const kind: RoomKindName = args[0] === "channel" ? "channel" : "group";
+        const nameState = await hs.state(hs.botUserId, ev.room_id, "m.room.name", "");
+        const topicState = await hs.state(hs.botUserId, ev.room_id, "m.room.topic", "");
+        const res = await this.#submit({
+          type: "room.create",
+          platformEventId: platformEventId(`bridge:${ev.event_id}`),
+          sender: platformUserId(ev.sender),
+          room: platformRoomId(ev.room_id),
+          kind,
+          ...(typeof nameState?.name === "string" && nameState.name !== "" ? { name: nameState.name } : {}),
+          ...(typeof topicState?.topic === "string" && topicState.topic !== "" ? { topic: topicState.topic } : {}),
+          timestamp: ev.origin_server_ts,
+        });
+        if (res.status === "accepted") {
+          const pl = await hs.state(hs.botUserId, ev.room_id, "m.room.power_levels", "");
+          const botLevel = ((pl?.users as Record<string, number> | undefined) ?? {})[hs.botUserId] ?? 0;
+          const hint = botLevel >= 100 ? "" : ` Give ${hs.botUserId} power level 100 so that kicks, bans, roles and room names from MIMI show here.`;
+          await reply(`Bridged to MIMI room ${res.roomId ?? ""}.${hint}`);
+        }
+        else await reply(`Bridging failed: ${res.status === "rejected" ? `${res.message} (${res.code})` : res.reason}`);
+        return;
+      }
+      case "unbridge": {
+        if (platformRoom === undefined) {
+          await reply("This room is not bridged.");
+          return;
+        }
+        if (!(await this.#isRoomAdmin(ev.room_id, ev.sender))) {
+          await reply("Only a room admin (power level ≥ 50) can unbridge this room.");
+          return;
+        }
+        await ctx.core.portals.unlink(platformRoomId(platformRoom));
+        await reply("Unbridged: this room no longer carries messages to or from MIMI.");
+        return;
+      }
+      case "status": {
+        const portal = platformRoom === undefined ? undefined : await ctx.core.portals.byPlatformRoom(platformRoomId(platformRoom));
+        await reply(`Bridge: ${this.#status.state}. ${portal === undefined ? "This room is not bridged." : `This room is bridged to MIMI room ${portal.roomId} (${portal.kind}).`}`);
+        return;
+      }
+      default:
+        await reply("MIMI bridge commands: `!mimi bridge [group|channel]` (room admins), `!mimi unbridge`, `!mimi status`, `!mimi help`. Invite a MIMI user's ghost to talk to them.");
+    }
+  }
+
+  async #isRoomAdmin(roomId: string, user: string): Promise<boolean> {
+    const { hs, config } = this.#need();
+    if (config.admins.includes(user)) return true;
+    if ((await hs.creators(roomId)).includes(user)) return true;
+    const pl = await hs.state(hs.botUserId, roomId, "m.room.power_levels", "");
+    const users = (pl?.users as Record<string, number> | undefined) ?? {};
+    const level = users[user] ?? (typeof pl?.users_default === "number" ? pl.users_default : 0);
+    return level >= 50;
+  }
+
+  /** Portals of this adapter (tests, commands). */
+  async portalOf(platformRoom: string): Promise<Portal | undefined> {
+    return this.#need().ctx.core.portals.byPlatformRoom(platformRoomId(platformRoom));
+  }
+
+  /** The Matrix room ID behind a platform room (tests). */
+  async matrixRoomOf(platformRoom: string): Promise<string | undefined> {
+    return this.#matrixRoomOf(platformRoom);
+  }
+}
+
+const textOf = (v: unknown): string => (typeof v === "string" ? v : "");
+
+function reactionKey(room: string, sender: string, target: string, reaction: string): string {
+  return `react/${sha256Hex(`${room}\n${sender}\n${target}\n${reaction}`).slice(0, 40)}`;
+}
