@@ -33,31 +33,40 @@ export async function startNetwork(
   const tmp = await tempDir("net");
   const certs = await makeDevCertificates(tmp.path, domains, { ips: ["127.0.0.1"] });
   const providers: Record<string, Provider> = {};
-  // Ports are chosen up front so every peer map is complete at start.
-  const ports: Record<string, number> = {};
-  for (const d of domains) ports[d] = await freePort();
-  try {
-    for (const domain of domains) {
-      const cert = certs.providers[domain];
-      if (!cert) throw new Error(`no certificate for ${domain}`);
-      const config = validateConfig({
-        provider: { domain },
-        server: { host: "127.0.0.1", port: ports[domain], tls: { cert: cert.cert, key: cert.key, ca: certs.ca.cert } },
-        peers: Object.fromEntries(domains.filter((d) => d !== domain).map((d) => [d, { url: `https://127.0.0.1:${ports[d]}` }])),
-        clientApi: { port: 0, registration: opts.registration ?? "open", maxWaitMs: 5000 },
-        storage: opts.storage === "level" ? { kind: "level", dataDir: join(tmp.path, `data-${domain}`) } : { kind: "memory" },
-        logging: { level: opts.logLevel ?? "silent" },
-        // Test networks do not enforce consent unless a test says so (the product default is
-        // `none`): most tests are about rooms, not consent.
-        consent: { preConsent: "off" },
-        ...(opts.extraConfig?.(domain) ?? {}),
-      });
-      providers[domain] = await startProvider(config, createLogger({ level: opts.logLevel ?? "silent", base: { provider: domain } }));
+  // Ports are chosen up front so every peer map is complete at start. A port found free can be
+  // taken by another process before we bind it (tests run in parallel): then all of this
+  // network's providers start again on fresh ports, a few times.
+  for (let attempt = 1; ; attempt++) {
+    const ports: Record<string, number> = {};
+    for (const d of domains) ports[d] = await freePort();
+    try {
+      for (const domain of domains) {
+        const cert = certs.providers[domain];
+        if (!cert) throw new Error(`no certificate for ${domain}`);
+        const config = validateConfig({
+          provider: { domain },
+          server: { host: "127.0.0.1", port: ports[domain], tls: { cert: cert.cert, key: cert.key, ca: certs.ca.cert } },
+          peers: Object.fromEntries(domains.filter((d) => d !== domain).map((d) => [d, { url: `https://127.0.0.1:${ports[d]}` }])),
+          clientApi: { port: 0, registration: opts.registration ?? "open", maxWaitMs: 5000 },
+          storage: opts.storage === "level" ? { kind: "level", dataDir: join(tmp.path, `data-${domain}`) } : { kind: "memory" },
+          logging: { level: opts.logLevel ?? "silent" },
+          // Test networks do not enforce consent unless a test says so (the product default is
+          // `none`): most tests are about rooms, not consent.
+          consent: { preConsent: "off" },
+          ...(opts.extraConfig?.(domain) ?? {}),
+        });
+        providers[domain] = await startProvider(config, createLogger({ level: opts.logLevel ?? "silent", base: { provider: domain } }));
+      }
+      break;
+    } catch (err) {
+      for (const [d, p] of Object.entries(providers)) {
+        await p.stop();
+        delete providers[d];
+      }
+      if (attempt < 4 && addressInUse(err)) continue;
+      await tmp.remove();
+      throw err;
     }
-  } catch (err) {
-    for (const p of Object.values(providers)) await p.stop();
-    await tmp.remove();
-    throw err;
   }
   return {
     providers,
@@ -68,4 +77,9 @@ export async function startNetwork(
       await tmp.remove();
     },
   };
+}
+
+function addressInUse(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if ((e as NodeJS.ErrnoException).code === "EADDRINUSE") return true;
+  return false;
 }
