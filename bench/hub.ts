@@ -45,7 +45,7 @@ import { startProcessNetwork, type ProcessNetwork } from "../src/demo/processNet
 import { silentLogger } from "../src/log.ts";
 import { PeerClient } from "../src/transport/peerClient.ts";
 import { loadTransportSecurity } from "../src/transport/tlsMaterial.ts";
-import { median } from "./lib.ts";
+import { median, pool } from "./lib.ts";
 
 const BENCH = "hub";
 const HUB = "a.example";
@@ -123,15 +123,6 @@ class CountingTransport extends HttpTransport {
       this.drainMs += performance.now() - t;
     }
   }
-}
-
-/** Runs `task(i)` for i in [0, n) with at most `width` outstanding. */
-async function pool(n: number, width: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < n) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, n) }, worker));
 }
 
 interface Receiver {

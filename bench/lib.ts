@@ -62,3 +62,12 @@ export async function compare(f: Figure): Promise<Record<string, unknown>> {
   process.stdout.write(JSON.stringify(line) + "\n");
   return line;
 }
+
+/** Runs `task(i)` for i in [0, n) with at most `width` outstanding. */
+export async function pool(n: number, width: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, n) }, worker));
+}

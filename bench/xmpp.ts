@@ -50,7 +50,7 @@ import { HttpTransport, MimiClient, openClientStore } from "../src/client-api/sd
 import { xmppGhostFor, formatJid } from "../src/adapter/index.ts";
 import { startProcessNetwork, type ProcessNetwork } from "../src/demo/processNetwork.ts";
 import { startProsody, type ProsodyServer } from "../test/helpers/prosody.ts";
-import { median } from "./lib.ts";
+import { median, pool } from "./lib.ts";
 
 const BENCH = "xmpp";
 const PROVIDER = "a.example";
@@ -258,15 +258,6 @@ function cpuNow(): Record<string, number | undefined> {
     }
   }
   return res;
-}
-
-/** Runs `task(i)` for i in [0, n) with at most `width` outstanding. */
-async function pool(n: number, width: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < n) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, n) }, worker));
 }
 
 interface Path {
