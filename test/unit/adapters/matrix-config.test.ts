@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { ghostNamespace, resolveMatrixConfig, type MatrixConfigInput } from "../../../adapters/matrix/config.ts";
 import { generateRegistration, writeRegistrationFile } from "../../../adapters/matrix/registration.ts";
 import { BUILT_IN_ADAPTERS } from "../../../src/bridge/registry.ts";
-import { validateConfig } from "../../../src/config/index.ts";
+import { parseConfigText, validateConfig } from "../../../src/config/index.ts";
 import { isMimiError } from "../../../src/errors.ts";
 import { matrixGhostFor } from "../../../src/ids/index.ts";
 
@@ -106,4 +106,18 @@ test("MIMI-MATRIX-01: adapters.matrix is a built-in adapter whose schema the con
     () => validateConfig({ adapters: { matrix: { homeserverUrl: "https://matrix.hs.example", domain: "hs.example", registrationFile: "/r.yaml", hsToken: "x" } } }),
     (err: unknown) => isMimiError(err, "MIMI_ERR_CONFIG_INVALID"),
   );
+});
+
+test("MIMI-MATRIX-01: the sample's commented-out adapters.matrix example validates when uncommented, and resolves with a generated registration", async () => {
+  const text = await readFile(new URL("../../../config.sample.yaml", import.meta.url), "utf8");
+  const uncommented = text.replace(/^adapters: \{\}\n((?:# {2}.*\n)+)/m, (_m, body: string) => `adapters:\n${body.replace(/^# {2}/gm, "  ")}`);
+  assert.notEqual(uncommented, text);
+  const matrix = (parseConfigText(uncommented).adapters as { matrix?: MatrixConfigInput }).matrix;
+  assert.equal(matrix?.domain, "hs.example");
+  assert.equal(matrix.registrationFile, "/etc/mimi-bridge/registration.yaml");
+  await withRegistration((file) => {
+    const resolved = resolveMatrixConfig({ ...matrix, registrationFile: file });
+    assert.equal(resolved.listen.port, 29330);
+    assert.deepEqual(resolved.admins, ["@admin:hs.example"]);
+  });
 });
