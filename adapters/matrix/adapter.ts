@@ -192,6 +192,7 @@ export class MatrixAdapter
       log: ctx.log,
       sink: this,
       maxTransactionBytes: c.limits.maxTransactionBytes,
+      staleEventMaxAgeMs: c.staleEventMaxAgeMs,
       userNamespace,
     });
     this.#server = server;
