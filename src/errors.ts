@@ -58,6 +58,7 @@ export const errorCatalogue = {
   MIMI_ERR_CONTENT_MISSING_URIS: { category: "validation", status: 400, message: "sender and room URIs are needed to compute the message ID" },
   MIMI_ERR_CONTENT_JSON_INVALID: { category: "validation", status: 400, message: "JSON form of MIMI content is invalid" },
   MIMI_ERR_CONTENT_TOO_LARGE: { category: "validation", status: 413, message: "content is larger than allowed" },
+  MIMI_ERR_CONTENT_BAD_URL: { category: "validation", status: 400, message: "an external part's URL is not an http(s) URL" },
   MIMI_ERR_STATUS_INVALID: { category: "validation", status: 400, message: "message status report is invalid" },
 
   // ---- identifiers: MIMI URIs, SIIs, Matrix IDs, JIDs --------------------------------------

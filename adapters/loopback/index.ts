@@ -15,6 +15,7 @@ import {
   type Adapter,
   type AdapterCapabilities,
   type AdapterContext,
+  type Attachment,
   type ConsentPromptingAdapter,
   type DeliveryResult,
   type EditHandlingAdapter,
@@ -49,7 +50,18 @@ export { LoopbackConfigSchema, type LoopbackConfig };
 
 /** One thing the platform shows in a room (what a platform user would see). */
 export type LoopbackEntry =
-  | { kind: "message"; id: PlatformEventId; from: PlatformUserId; text: string; replyTo?: PlatformEventId; messageId: string; markdown?: string }
+  | {
+      kind: "message";
+      id: PlatformEventId;
+      from: PlatformUserId;
+      text: string;
+      replyTo?: PlatformEventId;
+      messageId: string;
+      markdown?: string;
+      /** The platform thread (its root's platform event ID, or another thread string). */
+      thread?: string;
+      attachments?: readonly Attachment[];
+    }
   | { kind: "edit"; id: PlatformEventId; from: PlatformUserId; target: PlatformEventId; text: string }
   | { kind: "retract"; from: PlatformUserId; target: PlatformEventId }
   | { kind: "reaction"; id: PlatformEventId; from: PlatformUserId; target: PlatformEventId; reaction: string }
@@ -136,7 +148,18 @@ export class LoopbackAdapter
   /** A local user acts on the platform: the adapter submits the event to the core. */
   async act(event: PlatformEvent): Promise<SubmitResult> {
     const result = await this.#core().submit(event);
-    if (result.status === "accepted" && event.type === "message") this.platform.show(event.room, { kind: "message", id: event.platformEventId, from: event.sender, text: event.text, ...(event.replyTo === undefined ? {} : { replyTo: event.replyTo }), messageId: result.messageId ?? "" });
+    if (result.status === "accepted" && event.type === "message") {
+      this.platform.show(event.room, {
+        kind: "message",
+        id: event.platformEventId,
+        from: event.sender,
+        text: event.text,
+        ...(event.replyTo === undefined ? {} : { replyTo: event.replyTo }),
+        messageId: result.messageId ?? "",
+        ...(event.thread === undefined ? {} : { thread: event.thread }),
+        ...(event.attachments === undefined ? {} : { attachments: event.attachments }),
+      });
+    }
     return result;
   }
 
@@ -153,6 +176,8 @@ export class LoopbackAdapter
         ...(m.replyTo === undefined ? {} : { replyTo: m.replyTo }),
         messageId: m.messageId,
         ...(m.markdown === undefined ? {} : { markdown: m.markdown }),
+        ...(m.thread === undefined ? {} : { thread: m.thread }),
+        ...(m.attachments === undefined ? {} : { attachments: m.attachments }),
       });
     }
     return Promise.resolve({ platformEventId: id });

@@ -10,7 +10,12 @@
 // reactions and retractions can be mapped back.
 import type { PlatformEventId, PlatformRoomId, PlatformUserId } from "./types.ts";
 
-/** A file the platform holds by URL (MIMI ExternalPart, draft-ietf-mimi-content §4.5). */
+/**
+ * A file the platform holds by URL (MIMI ExternalPart, draft-ietf-mimi-content §4.5). Towards
+ * MIMI only http(s) URLs are carried (what every MIMI receiver can fetch): an adapter turns its
+ * platform's media references into such URLs (Matrix: the homeserver's authenticated media URL of
+ * an mxc:// URI). From MIMI the adapter gets the unencrypted external parts (§4.5 encAlg 0).
+ */
 export interface Attachment {
   readonly url: string;
   readonly contentType: string;
@@ -36,8 +41,14 @@ export interface PlatformMessage extends PlatformEventBase {
   /** The same message as GFM-MIMI Markdown, when the platform had formatting. */
   readonly markdown?: string;
   readonly replyTo?: PlatformEventId;
-  /** A thread (MIMI topicId). */
+  /**
+   * The platform's thread: the platform event ID of its root when the platform has one (Matrix
+   * m.thread), else its thread string (XMPP XEP-0201). The core makes it the MIMI topicId: the
+   * root's MIMI message ID when the bridge knows the root, else the string's UTF-8
+   * (docs/MAPPING.md "Threads and media").
+   */
   readonly thread?: string;
+  /** Files of the message (ExternalParts after the text part, content §4.3 processAll). */
   readonly attachments?: readonly Attachment[];
   /** `notice` and `emote` are kept as a hint (Matrix msgtypes); MIMI has no such field. */
   readonly style?: "normal" | "notice" | "emote";
@@ -182,7 +193,13 @@ export interface MimiMessage extends MimiDeliveryBase {
   readonly markdown?: string;
   readonly replyTo?: PlatformEventId;
   readonly replyToMessageId?: string;
+  /**
+   * The thread (MIMI topicId): the platform event ID of the thread's root when the topicId is
+   * the message ID of a message this portal shows, else the topicId's UTF-8 string, else
+   * `mimi-topic:<hex>`. Handed back unchanged in a PlatformMessage it means the same thread.
+   */
   readonly thread?: string;
+  /** The message's http(s) ExternalParts that are not encrypted (content §4.5). */
   readonly attachments?: readonly Attachment[];
 }
 
@@ -221,6 +238,8 @@ export interface MimiRoomMetadata {
   readonly roomId: string;
   readonly name?: string;
   readonly subject?: string;
+  /** The room avatar URI (protocol-06 room_metadata roomAvatar), present when it changed; "" = removed. */
+  readonly avatar?: string;
   readonly by?: string;
 }
 

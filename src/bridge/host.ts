@@ -24,13 +24,15 @@ import {
   isRetractionHandling,
   isRoomMetadataHandling,
 } from "../adapter/adapter.ts";
-import type { MimiSender, PlatformEvent, RoomKindName, SubmitResult } from "../adapter/events.ts";
+import type { Attachment, MimiSender, PlatformEvent, RoomKindName, SubmitResult } from "../adapter/events.ts";
 import type { ConnectionState, PlatformEventId, PlatformRoomId, PlatformUserId } from "../adapter/types.ts";
 import { platformEventId as asPlatformEventId } from "../adapter/types.ts";
 import { MimiClient } from "../client-api/sdk/client.ts";
+import type { ExternalAttachment } from "../client-api/sdk/content.ts";
 import type { MimiEvent } from "../client-api/sdk/events.ts";
 import { CLIENT_STATE_NAMESPACES } from "../client-api/sdk/state.ts";
 import type { RoomKind as SdkRoomKind } from "../client-api/sdk/transport.ts";
+import type { NestedPart } from "../content/index.ts";
 import { MimiError, isMimiError } from "../errors.ts";
 import { parseUserIdentifier, parseUserUri, providerOf } from "../ids/index.ts";
 import type { Logger } from "../log.ts";
@@ -185,6 +187,16 @@ export class BridgeHost {
         this.#log.info({ adapter: adapter.info.id, state, message }, "adapter status");
       },
       portals,
+      // A bridge command's `consent list` (Matrix `!mimi consent list`): the user's records, with ghosts.
+      consents: async (user) => {
+        const uri = this.#mimiUserOf(adapter, user);
+        const l = await this.#o.services.consent.list(uri);
+        const records = [...l.incoming, ...l.outgoing].map((r) => {
+          const peer = r.direction === "incoming" ? r.requester : r.target;
+          return { direction: r.direction, peer, peerGhost: adapter.ghostFor(peer), state: r.state, ...(r.roomId === undefined ? {} : { roomId: r.roomId }) };
+        });
+        return { policy: l.policy.effective, records };
+      },
     };
   }
 
@@ -351,8 +363,20 @@ export class BridgeHost {
         const salt = this.#salt(id, e.room, e.platformEventId);
         const replyTo = e.replyTo === undefined ? undefined : await portals.messageIdOf(e.room, e.replyTo);
         const text = e.style === "emote" ? `/me ${e.text}` : e.text;
-        const options = e.markdown !== undefined ? { markdown: true, salt } : { salt };
-        const body = e.markdown ?? text;
+        // The thread as a topicId every provider reads alike (portals.ts, docs/MAPPING.md).
+        const topicId = e.thread === undefined || e.thread === "" ? undefined : await portals.topicIdOf(e.room, e.thread);
+        const attachments = outgoingAttachments(e.attachments, text);
+        // A body that only repeats the attachments' URLs is the platform's fallback for clients
+        // without media (XEP-0066 clients show a body that is the URL as the file): MIMI has the parts.
+        const onlyUrls = attachments.length > 0 && text.split("\n").every((line) => line.trim() === "" || attachments.some((a) => a.url === line.trim()));
+        const markdown = onlyUrls ? undefined : e.markdown;
+        const options = {
+          salt,
+          ...(markdown !== undefined ? { markdown: true } : {}),
+          ...(topicId === undefined ? {} : { topicId }),
+          ...(attachments.length === 0 ? {} : { attachments }),
+        };
+        const body = onlyUrls ? "" : (markdown ?? text);
         const messageId = replyTo === undefined ? await c.send(p.roomId, body, options) : await c.reply(p.roomId, replyTo, body, options);
         return done(e.room, { status: "accepted", roomId: p.roomId, messageId }, portals.mapOps(e.room, e.platformEventId, messageId, messageId));
       }
@@ -470,7 +494,7 @@ export class BridgeHost {
       }
       case "room.metadata": {
         const p = await this.#portalOf(portals, e.room);
-        await c.updateMetadata(p.roomId, { ...(e.name === undefined ? {} : { name: e.name }), ...(e.topic === undefined ? {} : { subject: e.topic }) });
+        await c.updateMetadata(p.roomId, { ...(e.name === undefined ? {} : { name: e.name }), ...(e.topic === undefined ? {} : { subject: e.topic }), ...(e.avatar === undefined ? {} : { avatar: e.avatar }) });
         return done(e.room, { status: "accepted", roomId: p.roomId });
       }
       case "consent.request":
@@ -600,18 +624,22 @@ export class BridgeHost {
         const base = { room: platformRoom, roomId: event.roomId, sender, timestamp: event.timestamp, messageId: event.messageId };
         const targetOf = async (id: string | undefined): Promise<PlatformEventId | undefined> => (id === undefined ? undefined : portals.platformEventOf(platformRoom, id));
         // GFM-MIMI Markdown is handed to adapters as such (Matrix renders it; XMPP shows the text).
-        const part = event.content.nestedPart;
-        const markdown = part.cardinality === "single" && part.contentType.toLowerCase().startsWith("text/markdown");
+        const part = textPartOf(event.content.nestedPart);
+        const markdown = part !== undefined && part.contentType.toLowerCase().startsWith("text/markdown");
         await this.#withRetries(`message ${event.kind}`, async () => {
           let created: PlatformEventId | undefined;
           if (event.kind === "text") {
             const replyTo = await targetOf(event.inReplyTo);
+            const thread = event.topicId === undefined ? undefined : await portals.threadOf(platformRoom, event.topicId);
+            const attachments = incomingAttachments(event.attachments);
             const r = await adapter.handleMimiMessage({
               ...base,
               text: event.text,
               ...(markdown ? { markdown: event.text } : {}),
               ...(replyTo === undefined ? {} : { replyTo }),
               ...(event.inReplyTo === undefined ? {} : { replyToMessageId: event.inReplyTo }),
+              ...(thread === undefined ? {} : { thread }),
+              ...(attachments.length === 0 ? {} : { attachments }),
             });
             created = r.platformEventId;
           } else if (event.kind === "edit") {
@@ -675,7 +703,14 @@ export class BridgeHost {
       case "roomMetadata":
         if (!isRoomMetadataHandling(adapter)) return;
         await this.#withRetries("room metadata", () =>
-          adapter.handleMimiRoomMetadata({ room: platformRoom, roomId: event.roomId, ...(event.name === undefined ? {} : { name: event.name }), ...(event.subject === undefined ? {} : { subject: event.subject }), ...(event.by === undefined ? {} : { by: event.by }) }),
+          adapter.handleMimiRoomMetadata({
+            room: platformRoom,
+            roomId: event.roomId,
+            ...(event.name === undefined ? {} : { name: event.name }),
+            ...(event.subject === undefined ? {} : { subject: event.subject }),
+            ...(event.avatar === undefined ? {} : { avatar: event.avatar }),
+            ...(event.by === undefined ? {} : { by: event.by }),
+          }),
         );
         return;
       default:
@@ -722,4 +757,63 @@ export class BridgeHost {
       );
     }
   }
+}
+
+/**
+ * A platform message's attachments as ExternalParts (content §4.5): only http(s) URLs, which every
+ * MIMI receiver can fetch (adapters turn their platform's media into such URLs, e.g. Matrix's
+ * authenticated media). A message that had only unusable attachments and no text is refused.
+ */
+function outgoingAttachments(given: readonly Attachment[] | undefined, text: string): ExternalAttachment[] {
+  const out: ExternalAttachment[] = [];
+  for (const a of given ?? []) {
+    if (!isHttpUrl(a.url)) continue;
+    out.push({
+      url: a.url,
+      contentType: a.contentType,
+      ...(a.size === undefined ? {} : { size: a.size }),
+      ...(a.filename === undefined ? {} : { filename: a.filename }),
+      ...(a.description === undefined ? {} : { description: a.description }),
+    });
+  }
+  if (out.length === 0 && (given?.length ?? 0) > 0 && text.trim() === "") {
+    throw new MimiError("MIMI_ERR_CONTENT_BAD_URL", "the message's attachments have no http(s) URL");
+  }
+  return out;
+}
+
+/**
+ * What the platform gets of a MIMI message's ExternalParts: the unencrypted ones (a platform
+ * cannot decrypt an AES-GCM file, content §4.5, and a link to ciphertext helps no one).
+ */
+function incomingAttachments(given: readonly ExternalAttachment[] | undefined): Attachment[] {
+  return (given ?? [])
+    .filter((a) => (a.encAlg ?? 0) === 0)
+    .map((a) => ({
+      url: a.url,
+      contentType: a.contentType,
+      ...(a.size === undefined ? {} : { size: a.size }),
+      ...(a.filename === undefined ? {} : { filename: a.filename }),
+      ...(a.description === undefined ? {} : { description: a.description }),
+    }));
+}
+
+function isHttpUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
+/** The text part of a body: the body itself, or the first text/* SinglePart of a MultiPart (content §4.3). */
+function textPartOf(part: NestedPart): Extract<NestedPart, { cardinality: "single" }> | undefined {
+  if (part.cardinality === "single") return /^text\//i.test(part.contentType) ? part : undefined;
+  if (part.cardinality !== "multi") return undefined;
+  for (const p of part.parts) {
+    const found = textPartOf(p);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }

@@ -7,12 +7,23 @@
 //   <id>/msg/m2p/<platformRoom>\n<messageId>           → platform event ID
 //   <id>/evt/<platformRoom>\n<platformEventId>         → SubmitResult (dedupe of submitted events)
 //   <id>/kv/<key>                                     → adapter data
+//
+// Threads (docs/MAPPING.md "Threads and media"): a MIMI topicId means the same thread on every
+// provider, so it is derived from what all of them know. A platform thread whose root is a
+// message the bridge knows has that root's MIMI message ID (32 bytes) as its topicId; any other
+// platform thread string its UTF-8 octets. Back on the platform, a 32-byte topicId that names a
+// known message is that message's platform event ID (Matrix gets a real root event ID), another
+// topicId the UTF-8 string it spells, or `mimi-topic:<hex>` when it spells none (binary), which
+// maps back to the same bytes.
+import { topicIdOfText, topicText } from "../client-api/sdk/content.ts";
 import type { AdapterStore, AdapterStoreOp, Portal, PortalApi } from "../adapter/adapter.ts";
 import type { RoomKindName, SubmitResult } from "../adapter/events.ts";
 import type { AdapterId, PlatformEventId, PlatformRoomId } from "../adapter/types.ts";
 import { cborCodec, type BatchOp, type Store, type TypedNamespace } from "../storage/index.ts";
 
 const SEP = "\n";
+/** A topicId that spells no thread string, as `threadOf` writes it for the platform. */
+const BINARY_TOPIC = /^mimi-topic:((?:[0-9a-fA-F]{2}){1,4096})$/;
 /** Keys hold platform IDs; encodeURIComponent keeps them within the key grammar and separable. */
 const k = (s: string) => encodeURIComponent(s);
 
@@ -72,6 +83,23 @@ export class PortalStore implements PortalApi {
 
   async platformEventOf(platformRoom: PlatformRoomId, messageId: string): Promise<PlatformEventId | undefined> {
     return (await this.#ns.get(`${this.#p}msg/m2p/${k(platformRoom)}${SEP}${messageId}`)) as PlatformEventId | undefined;
+  }
+
+  /** The MIMI topicId (hex, as the SDK writes it) of a platform thread in `platformRoom`. */
+  async topicIdOf(platformRoom: PlatformRoomId, thread: string): Promise<string> {
+    const root = await this.messageIdOf(platformRoom, thread as PlatformEventId);
+    if (root !== undefined) return root;
+    const binary = BINARY_TOPIC.exec(thread)?.[1];
+    return binary === undefined ? topicIdOfText(thread) : binary.toLowerCase();
+  }
+
+  /** The platform thread of a MIMI topicId (hex) in `platformRoom`: the root's platform event ID, or the topic as a string. */
+  async threadOf(platformRoom: PlatformRoomId, topicId: string): Promise<string> {
+    if (topicId.length === 64) {
+      const root = await this.platformEventOf(platformRoom, topicId);
+      if (root !== undefined) return root;
+    }
+    return topicText(topicId) ?? `mimi-topic:${topicId}`;
   }
 
   /**

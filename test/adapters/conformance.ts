@@ -15,9 +15,16 @@ import { startNetwork, type TestNetwork } from "../helpers/providers.ts";
 export const BRIDGED = "a.example";
 export const REMOTE = "b.example";
 
+/** A file a platform message shows (its URL as the platform has it: Matrix mxc://, else http(s)). */
+export interface SeenAttachment {
+  readonly url: string;
+  readonly contentType?: string;
+  readonly filename?: string;
+}
+
 /** What a platform user sees in a room, normalised across platforms. */
 export type Seen =
-  | { kind: "message"; id: PlatformEventId; from: string; text: string; replyTo?: PlatformEventId }
+  | { kind: "message"; id: PlatformEventId; from: string; text: string; replyTo?: PlatformEventId; thread?: string; attachments?: readonly SeenAttachment[] }
   | { kind: "edit"; target: PlatformEventId; from: string; text: string }
   | { kind: "reaction"; target: PlatformEventId; from: string; reaction: string }
   | { kind: "unreact"; target: PlatformEventId; from: string; reaction: string }
@@ -25,6 +32,24 @@ export type Seen =
   | { kind: "participant"; change: "added" | "removed" | "banned" | "left" | "role"; user: string }
   | { kind: "metadata"; topic?: string; name?: string }
   | { kind: "receipt"; target: PlatformEventId; from: string };
+
+/** A small file a platform user shares (see PlatformDriver.sendAttachment). */
+export interface PlatformFile {
+  readonly filename: string;
+  readonly contentType: string;
+  readonly data: Uint8Array;
+  /** Text shown with the file (Matrix caption, XMPP body), if any. */
+  readonly caption?: string;
+}
+
+/** A file shared on the platform: its message, and its URL on the platform and as MIMI sees it. */
+export interface SharedFile {
+  readonly id: PlatformEventId;
+  /** The URL the platform holds the file by (Matrix: the mxc:// URI). */
+  readonly platformUrl: string;
+  /** The http(s) URL a MIMI user gets in the ExternalPart (Matrix: the authenticated media URL). */
+  readonly mimiUrl: string;
+}
 
 /** What a platform user was shown about consent by a MIMI user (outside any room). */
 export interface ConsentSeen {
@@ -44,6 +69,10 @@ export interface PlatformDriver {
   /** The platform room that shows MIMI room `roomId` to `user` (after it was brought in from MIMI). */
   roomOf(user: string, roomId: string): Promise<PlatformRoomId>;
   send(user: string, room: PlatformRoomId, text: string, options?: { replyTo?: PlatformEventId }): Promise<PlatformEventId>;
+  /** `user` replies in the thread under `root` (a message `user` saw) the platform's way (Matrix m.thread, XMPP <thread>). */
+  sendThreaded(user: string, room: PlatformRoomId, root: PlatformEventId, text: string): Promise<PlatformEventId>;
+  /** `user` shares a file the platform's way (Matrix: upload to the media repository + m.file; XMPP: XEP-0066 OOB). */
+  sendAttachment(user: string, room: PlatformRoomId, file: PlatformFile): Promise<SharedFile>;
   /** Sends the platform event with the same ID again (a client resending after a reconnect). */
   resend(user: string, room: PlatformRoomId, id: PlatformEventId, text: string): Promise<void>;
   edit(user: string, room: PlatformRoomId, target: PlatformEventId, text: string): Promise<void>;
@@ -371,6 +400,68 @@ export function adapterConformance(name: string, makeDriver: () => PlatformDrive
       const atBob = await waitForEvent(bob, (e) => e.type === "message" && e.kind === "text" && e.text === "and you read mine", "bob reads alice");
       await bob.client.markRead(roomId, [atBob.type === "message" ? atBob.messageId : ""]);
       await seenMatching(driver, "alice", room, (x) => x.kind === "receipt" && x.target === alicesId && x.from === userAt(REMOTE, "bob"), "alice sees bob's read marker on her message");
+    } finally {
+      await endWorld(w);
+    }
+  });
+
+  test(`MIMI-ADAPTER-12 ${name} conformance: threads and media both ways`, async () => {
+    let w: World | undefined;
+    try {
+      w = await world(makeDriver, ["alice"]);
+      const { driver, bob } = w;
+      const room = await driver.bridgeGroup("alice", "threads", [userAt(REMOTE, "bob")]);
+      const roomId = (await waitForEvent(bob, (e) => e.type === "joined", "bob is added")).roomId;
+      const mimiMessage = async (text: string, what: string) => {
+        const e = await waitForEvent(bob, (x) => x.type === "message" && x.roomId === roomId && x.kind === "text" && x.text === text, what);
+        assert.ok(e.type === "message");
+        return e;
+      };
+
+      // The thread's root: a MIMI message, shown on the platform.
+      const rootId = await bob.client.send(roomId, "thread root");
+      const root = asMessage(await seenMatching(driver, "alice", room, (x) => x.kind === "message" && x.text === "thread root", "alice sees the root"));
+
+      // platform → MIMI: a thread reply; its topicId is the root's MIMI message ID, so every provider
+      // names the thread alike (docs/MAPPING.md "Threads and media").
+      await driver.sendThreaded("alice", room, root.id, "first in the thread");
+      const threaded = await mimiMessage("first in the thread", "bob reads alice's thread reply");
+      assert.equal(threaded.topicId, rootId, "the topicId is the root's message ID");
+
+      // platform → MIMI: a file, an http(s) ExternalPart.
+      const file = await driver.sendAttachment("alice", room, { filename: "notes.txt", contentType: "text/plain", data: new TextEncoder().encode("notes of the meeting\n") });
+      assert.match(file.mimiUrl, /^https?:\/\//);
+      const withFile = await waitForEvent(bob, (x) => x.type === "message" && x.roomId === roomId && (x.attachments?.length ?? 0) > 0, "bob gets alice's file");
+      assert.ok(withFile.type === "message");
+      assert.equal(withFile.sender.user, userAt(BRIDGED, "alice"));
+      assert.equal(withFile.attachments?.length, 1);
+      const part = withFile.attachments?.[0];
+      assert.ok(part !== undefined);
+      assert.equal(part.url, file.mimiUrl, "the external part names the file's http(s) URL");
+      assert.equal(part.filename, "notes.txt");
+      assert.match(part.contentType, /^[a-z]+\/[a-z0-9.+-]+/i);
+      assert.equal(withFile.droppedAttachments, undefined);
+
+      // MIMI → platform: bob answers in the same thread; the platform shows it under the root.
+      const topicId = threaded.topicId;
+      assert.ok(topicId !== undefined);
+      await bob.client.send(roomId, "second in the thread", { topicId });
+      const answer = asMessage(await seenMatching(driver, "alice", room, (x) => x.kind === "message" && x.text === "second in the thread", "alice sees bob's thread reply"));
+      assert.equal(answer.thread, root.id, "in the thread of the root");
+      // MIMI → platform: bob shares alice's file back in the thread: the platform shows its own media.
+      await bob.client.send(roomId, "this file?", { topicId: rootId, attachments: [{ url: file.mimiUrl, contentType: "text/plain", filename: "notes.txt" }] });
+      const media = asMessage(
+        await seenMatching(driver, "alice", room, (x) => x.kind === "message" && (x.attachments ?? []).some((a) => a.url === file.platformUrl) && x.from === userAt(REMOTE, "bob"), "alice sees the file as media"),
+      );
+      assert.equal(media.thread, root.id, "the file is in the thread too");
+      // MIMI → platform: a file on another server is shown as media or as a link.
+      const foreign = "https://files.b.example/reports/q3-report.pdf";
+      await bob.client.send(roomId, "", { attachments: [{ url: foreign, contentType: "application/pdf", filename: "q3-report.pdf", size: 48_213 }] });
+      await seenMatching(driver, "alice", room, (x) => x.kind === "message" && (x.text.includes(foreign) || (x.attachments ?? []).some((a) => a.url === foreign)), "alice sees the foreign file");
+      // Nothing arrived twice.
+      const fromBob = driver.seen("alice", room).filter((x) => x.kind === "message" && x.from === userAt(REMOTE, "bob"));
+      assert.equal(fromBob.length, 4, `bob's four messages, once each: ${JSON.stringify(fromBob)}`);
+      assert.equal(messagesOf(bob, roomId).filter((m) => m.sender.user === userAt(BRIDGED, "alice") && m.kind === "text").length, 2, "alice's two messages, once each");
     } finally {
       await endWorld(w);
     }

@@ -19,7 +19,17 @@ const mimiOf = (user: string): string => (user.startsWith("~") ? user.slice(1) :
 function toSeen(e: LoopbackEntry): Seen[] {
   switch (e.kind) {
     case "message":
-      return [{ kind: "message", id: e.id, from: mimiOf(e.from), text: e.text, ...(e.replyTo === undefined ? {} : { replyTo: e.replyTo }) }];
+      return [
+        {
+          kind: "message",
+          id: e.id,
+          from: mimiOf(e.from),
+          text: e.text,
+          ...(e.replyTo === undefined ? {} : { replyTo: e.replyTo }),
+          ...(e.thread === undefined ? {} : { thread: e.thread }),
+          ...(e.attachments === undefined ? {} : { attachments: e.attachments.map((a) => ({ url: a.url, contentType: a.contentType, ...(a.filename === undefined ? {} : { filename: a.filename }) })) }),
+        },
+      ];
     case "edit":
       return [{ kind: "edit", target: e.target, from: mimiOf(e.from), text: e.text }];
     case "reaction":
@@ -76,6 +86,25 @@ export function loopbackDriver(): PlatformDriver {
       const id = platform.nextId();
       await act({ type: "message", platformEventId: id, sender: platformUserId(user), room, text, ...(options.replyTo === undefined ? {} : { replyTo: options.replyTo }) });
       return id;
+    },
+    async sendThreaded(user, room, root, text) {
+      const id = platform.nextId();
+      await act({ type: "message", platformEventId: id, sender: platformUserId(user), room, text, thread: root });
+      return id;
+    },
+    async sendAttachment(user, room, file) {
+      // The in-memory platform keeps files on an (imaginary) https file host.
+      const id = platform.nextId();
+      const url = `https://files.${BRIDGED}/${id}/${encodeURIComponent(file.filename)}`;
+      await act({
+        type: "message",
+        platformEventId: id,
+        sender: platformUserId(user),
+        room,
+        text: file.caption ?? "",
+        attachments: [{ url, contentType: file.contentType, size: file.data.byteLength, filename: file.filename }],
+      });
+      return { id, platformUrl: url, mimiUrl: url };
     },
     async resend(user, room, id, text) {
       const r = await adapter().act({ type: "message", platformEventId: id, sender: platformUserId(user), room, text });
@@ -240,6 +269,74 @@ test("MIMI-ADAPTER-08 loopback: two local users in one room: each MIMI message i
     const md = await platform.waitFor(() => platform.transcript(room).find((e) => e.kind === "message" && e.text === "**both** of _you_"), "the Markdown message");
     assert.equal(md.kind === "message" && md.markdown, "**both** of _you_");
     assert.ok(platform.transcript(room).every((e) => e.kind !== "message" || !texts.includes(e.text) || e.markdown === undefined));
+  } finally {
+    await closeAll([bob]);
+    await net.stop();
+  }
+});
+
+test("MIMI-ADAPTER-12 loopback: thread identity without a known root (the string's UTF-8, both ways; a binary topic as mimi-topic:<hex>), edits keep the thread, and attachments MIMI or the platform cannot use", async () => {
+  const { startNetwork } = await import("../helpers/providers.ts");
+  const { testClient, collect, closeAll, waitForEvent } = await import("../helpers/acceptance.ts");
+  const { topicIdOfText } = await import("../../src/client-api/sdk/content.ts");
+  resetLoopbackPlatform(BRIDGED);
+  const net = await startNetwork([BRIDGED, "b.example"], { extraConfig: (d) => (d === BRIDGED ? { adapters: { loopback: {} } } : {}) });
+  const bob = await testClient(net.providers["b.example"]!.clientApiUrl);
+  try {
+    await bob.client.register("bob");
+    collect(bob);
+    const adapter = loopbackOf(net.providers[BRIDGED]!);
+    const platform = adapter.platform;
+    const alice = platformUserId("alice");
+    const room = platformRoomId("#side");
+    const created = await adapter.act({ type: "room.create", platformEventId: platformEventId("c3"), sender: alice, room, kind: "group", invite: ["mimi://b.example/u/bob"] });
+    assert.equal(created.status, "accepted");
+    const roomId = created.status === "accepted" ? created.roomId! : "";
+    await until(() => bob.events.some((e) => e.type === "joined" && e.roomId === roomId), "bob joined");
+    const shown = (text: string) => platform.waitFor(() => platform.transcript(room).find((e) => e.kind === "message" && e.text === text), `"${text}" on the platform`);
+
+    // A platform thread whose root the bridge never saw: the topicId is the thread string's UTF-8.
+    const sent = await adapter.act({ type: "message", platformEventId: platformEventId("t1"), sender: alice, room, text: "on the side", thread: "side-chat" });
+    assert.equal(sent.status, "accepted");
+    const side = await waitForEvent(bob, (e) => e.type === "message" && e.text === "on the side", "bob reads the side thread");
+    assert.equal(side.type === "message" && side.topicId, topicIdOfText("side-chat"));
+    await bob.client.send(roomId, "me too", { topicId: topicIdOfText("side-chat") });
+    const back = await shown("me too");
+    assert.equal(back.kind === "message" && back.thread, "side-chat", "the same string on the platform");
+
+    // An edit on the platform stays in the thread of the first version (the SDK keeps its topicId).
+    await adapter.act({ type: "message.edit", platformEventId: platformEventId("t2"), sender: alice, room, target: platformEventId("t1"), text: "on the side (edited)" });
+    const edit = await waitForEvent(bob, (e) => e.type === "message" && e.kind === "edit", "bob sees the edit");
+    assert.equal(edit.type === "message" && edit.topicId, topicIdOfText("side-chat"));
+
+    // A topicId that spells no string (binary) is mimi-topic:<hex> on the platform, and back.
+    const binary = "ff00".repeat(8);
+    await bob.client.send(roomId, "binary topic", { topicId: binary });
+    const b = await shown("binary topic");
+    assert.equal(b.kind === "message" && b.thread, `mimi-topic:${binary}`);
+    await adapter.act({ type: "message", platformEventId: platformEventId("t3"), sender: alice, room, text: "answer in the binary topic", thread: `mimi-topic:${binary}` });
+    const answer = await waitForEvent(bob, (e) => e.type === "message" && e.text === "answer in the binary topic", "bob reads the answer");
+    assert.equal(answer.type === "message" && answer.topicId, binary);
+
+    // Platform attachments MIMI cannot carry: dropped next to text; alone, the message is refused.
+    const mixed = await adapter.act({ type: "message", platformEventId: platformEventId("t4"), sender: alice, room, text: "see attached", attachments: [{ url: "ftp://files.a.example/x.bin", contentType: "application/octet-stream" }] });
+    assert.equal(mixed.status, "accepted");
+    const plain = await waitForEvent(bob, (e) => e.type === "message" && e.text === "see attached", "bob reads the text");
+    assert.equal(plain.type === "message" && plain.attachments, undefined);
+    const alone = await adapter.act({ type: "message", platformEventId: platformEventId("t5"), sender: alice, room, text: "", attachments: [{ url: "mxc://hs.example/abc", contentType: "image/png" }] });
+    assert.equal(alone.status === "rejected" && alone.code, "MIMI_ERR_CONTENT_BAD_URL");
+    // A body that only repeats the attachment's URL (the XEP-0066 fallback) is not sent as text.
+    const url = "https://files.a.example/t6/photo.png";
+    await adapter.act({ type: "message", platformEventId: platformEventId("t6"), sender: alice, room, text: url, attachments: [{ url, contentType: "image/png" }] });
+    const photo = await waitForEvent(bob, (e) => e.type === "message" && (e.attachments ?? []).some((a) => a.url === url), "bob gets the photo");
+    assert.ok(photo.type === "message");
+    assert.equal(photo.text, "");
+    assert.equal(photo.content.nestedPart.cardinality, "external", "a lone ExternalPart, no text part");
+
+    // MIMI → platform: an encrypted file (content §4.5 encAlg 1) is not handed to the platform.
+    await bob.client.send(roomId, "sealed", { attachments: [{ url: "https://files.b.example/sealed.bin", contentType: "application/octet-stream", encAlg: 1, key: "00".repeat(16), nonce: "00".repeat(12) }] });
+    const sealed = await shown("sealed");
+    assert.equal(sealed.kind === "message" && sealed.attachments, undefined);
   } finally {
     await closeAll([bob]);
     await net.stop();

@@ -212,6 +212,31 @@ export class MatrixClient {
     return Object.keys(r.joined);
   }
 
+  // ---- media ---------------------------------------------------------------------------------
+
+  /** POST /_matrix/media/v3/upload (CS API §Content repository); returns the mxc:// URI. */
+  async upload(data: Uint8Array, contentType: string, filename?: string): Promise<string> {
+    const q = new URLSearchParams(filename === undefined ? {} : { filename });
+    if (this.asUserId !== undefined) q.set("user_id", this.asUserId);
+    const path = "/_matrix/media/v3/upload";
+    const res = await fetch(`${this.baseUrl}${path}${q.size === 0 ? "" : `?${q.toString()}`}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${this.#token}`, "content-type": contentType },
+      body: data,
+      signal: AbortSignal.timeout(120_000),
+    });
+    const body = (await res.json().catch(() => ({}))) as JsonObject;
+    if (!res.ok) throw new MatrixHttpError("POST", path, res.status, body);
+    if (typeof body.content_uri !== "string") throw new Error(`the upload answer has no content_uri: ${JSON.stringify(body).slice(0, 200)}`);
+    return body.content_uri;
+  }
+
+  /** GET of an authenticated media URL (CS API v1.11 /_matrix/client/v1/media/download) with this user's token. */
+  async download(url: string): Promise<{ status: number; contentType: string | null; data: Uint8Array }> {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${this.#token}` }, signal: AbortSignal.timeout(120_000) });
+    return { status: res.status, contentType: res.headers.get("content-type"), data: new Uint8Array(await res.arrayBuffer()) };
+  }
+
   // ---- events --------------------------------------------------------------------------------
 
   /** PUT /send/{type}/{txnId}; the same txnId twice is one event (idempotent). Returns the event ID. */

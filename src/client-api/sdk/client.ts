@@ -52,6 +52,7 @@ import { parseMimiUri } from "../../ids/index.ts";
 import { asMlsMessage, mlsMessageToKeyPackage } from "../../mls/wire.ts";
 import type { Store } from "../../storage/index.ts";
 import { buildMessage, interpretMessage } from "./content.ts";
+import type { ExternalAttachment } from "./content.ts";
 import type { MessageOperation, MessageStatusEntry } from "./content.ts";
 import { MIMI_EVENT_TYPES, fromStored, memberEvents, metadataEvents, participantEvents, toStored } from "./events.ts";
 import type { MimiEvent, MimiEventOf, MimiEventType } from "./events.ts";
@@ -130,6 +131,15 @@ export interface SendOptions {
    * same message ID and receivers drop the duplicate.
    */
   readonly salt?: Uint8Array;
+  /**
+   * The thread (content §4.1 topicId) as hex, at most 4096 bytes. Replying in a thread: the
+   * `topicId` of a message event of it; starting one under a message: that message's ID (the
+   * convention docs/MAPPING.md "Threads and media" describes). Ignored by edits, which keep the
+   * first version's.
+   */
+  readonly topicId?: string;
+  /** Files sent as ExternalParts (content §4.5) after the text; http(s) URLs only. Not for edits. */
+  readonly attachments?: readonly ExternalAttachment[];
 }
 
 export interface RoomMetadataChange {
@@ -841,14 +851,14 @@ export class MimiClient {
 
   // ---- messages ------------------------------------------------------------------------------------
 
-  /** Sends a text message; returns its message ID (hex). */
+  /** Sends a text message (with attachments and in a thread, as `options` say); returns its message ID (hex). */
   send(roomId: string, text: string, options: SendOptions = {}): Promise<string> {
-    return this.#sendMessage(roomId, options, () => Promise.resolve({ kind: "text", text, ...(options.markdown === undefined ? {} : { markdown: options.markdown }) }));
+    return this.#sendMessage(roomId, options, () => Promise.resolve({ kind: "text", text, ...textOptions(options) }));
   }
 
   /** Replies to a message (inReplyTo names that exact version). */
   reply(roomId: string, inReplyTo: string, text: string, options: SendOptions = {}): Promise<string> {
-    return this.#sendMessage(roomId, options, () => Promise.resolve({ kind: "text", text, inReplyTo: inReplyTo.toLowerCase(), ...(options.markdown === undefined ? {} : { markdown: options.markdown }) }));
+    return this.#sendMessage(roomId, options, () => Promise.resolve({ kind: "text", text, inReplyTo: inReplyTo.toLowerCase(), ...textOptions(options) }));
   }
 
   /** Edits one of this user's messages: replaces names the first version (content §5.5). */
@@ -856,7 +866,16 @@ export class MimiClient {
     return this.#sendMessage(roomId, options, async (me) => {
       const { first, entry } = await this.#firstVersion(roomId, messageId);
       if (entry !== undefined && entry.sender !== me) throw new MimiError("MIMI_ERR_SDK_NOT_ALLOWED", "only the sender may edit a message", { details: { messageId } });
-      return { kind: "edit", replaces: first, text, ...(entry?.inReplyTo === undefined ? {} : { inReplyTo: entry.inReplyTo }), ...(options.markdown === undefined ? {} : { markdown: options.markdown }) };
+      // An edit stays in the thread of the first version (content §5.5 replaces that version).
+      const topicId = await this.#topicOf(roomId, first, entry);
+      return {
+        kind: "edit",
+        replaces: first,
+        text,
+        ...(entry?.inReplyTo === undefined ? {} : { inReplyTo: entry.inReplyTo }),
+        ...(topicId === undefined ? {} : { topicId }),
+        ...(options.markdown === undefined ? {} : { markdown: options.markdown }),
+      };
     });
   }
 
@@ -864,7 +883,8 @@ export class MimiClient {
   delete(roomId: string, messageId: string, options: Pick<SendOptions, "salt"> = {}): Promise<string> {
     return this.#sendMessage(roomId, options, async () => {
       const { first, entry } = await this.#firstVersion(roomId, messageId);
-      return { kind: "delete", replaces: first, ...(entry?.inReplyTo === undefined ? {} : { inReplyTo: entry.inReplyTo }) };
+      const topicId = await this.#topicOf(roomId, first, entry);
+      return { kind: "delete", replaces: first, ...(entry?.inReplyTo === undefined ? {} : { inReplyTo: entry.inReplyTo }), ...(topicId === undefined ? {} : { topicId }) };
     });
   }
 
@@ -899,6 +919,12 @@ export class MimiClient {
   markRead(roomId: string, messageIds: readonly string[], options: Pick<SendOptions, "salt"> & { readonly status?: Exclude<MessageStatusEntry["status"], "unknown"> } = {}): Promise<string> {
     const status = options.status ?? "read";
     return this.#sendMessage(roomId, options, () => Promise.resolve({ kind: "status", statuses: messageIds.map((id) => ({ messageId: id.toLowerCase(), status })) }));
+  }
+
+  /** The thread of a message's first version (or of the version named, when the first is not known). */
+  async #topicOf(roomId: string, first: string, entry: MessageIndexEntry | undefined): Promise<string | undefined> {
+    const firstEntry = await (await this.#load()).message(roomId, first);
+    return firstEntry?.topicId ?? entry?.topicId;
   }
 
   async #firstVersion(roomId: string, messageId: string): Promise<{ first: string; entry: MessageIndexEntry | undefined }> {
@@ -1173,6 +1199,7 @@ export class MimiClient {
       kind: m.kind,
       ...(m.inReplyTo === undefined ? {} : { inReplyTo: m.inReplyTo }),
       ...(m.reaction === undefined ? {} : { reaction: m.reaction }),
+      ...(m.topicId === undefined ? {} : { topicId: m.topicId }),
     } satisfies MessageIndexEntry);
     tx.emit(
       {
@@ -1189,6 +1216,9 @@ export class MimiClient {
         ...(m.reaction === undefined ? {} : { reaction: m.reaction }),
         ...(m.deleted === true ? { deleted: true } : {}),
         ...(m.statuses === undefined ? {} : { statuses: m.statuses }),
+        ...(m.topicId === undefined ? {} : { topicId: m.topicId }),
+        ...(m.attachments === undefined ? {} : { attachments: m.attachments }),
+        ...(m.droppedAttachments === undefined ? {} : { droppedAttachments: m.droppedAttachments }),
       },
       r.plaintext,
     );
@@ -1517,12 +1547,23 @@ function existingRoomOf(err: unknown): string | undefined {
 
 function indexEntry(op: MessageOperation, id: string, me: string, first: string | undefined): MessageIndexEntry {
   const inReplyTo = op.kind === "status" ? undefined : op.inReplyTo;
+  const topicId = op.kind === "text" || op.kind === "edit" || op.kind === "delete" ? op.topicId : undefined;
   return {
     first: first ?? id,
     sender: me,
     kind: op.kind,
     ...(inReplyTo === undefined ? {} : { inReplyTo }),
     ...(op.kind === "reaction" ? { reaction: op.reaction } : {}),
+    ...(topicId === undefined || topicId === "" ? {} : { topicId: topicId.toLowerCase() }),
+  };
+}
+
+/** The text-message fields of SendOptions (Markdown, thread, attachments). */
+function textOptions(o: SendOptions): { markdown?: boolean; topicId?: string; attachments?: readonly ExternalAttachment[] } {
+  return {
+    ...(o.markdown === undefined ? {} : { markdown: o.markdown }),
+    ...(o.topicId === undefined || o.topicId === "" ? {} : { topicId: o.topicId.toLowerCase() }),
+    ...(o.attachments === undefined || o.attachments.length === 0 ? {} : { attachments: o.attachments }),
   };
 }
 

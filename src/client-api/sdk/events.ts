@@ -3,7 +3,7 @@
 import { decodeContent } from "../../content/index.ts";
 import type { MimiContent } from "../../content/index.ts";
 import type { MemberInfo, ParticipantListData, RoomMetaData } from "../../mls/index.ts";
-import type { MessageKind, MessageStatusEntry } from "./content.ts";
+import type { DroppedAttachment, ExternalAttachment, MessageKind, MessageStatusEntry } from "./content.ts";
 import type { StoredSdkEvent } from "./state.ts";
 
 export interface SenderInfo {
@@ -31,6 +31,12 @@ export interface MessageEvent {
   readonly deleted?: boolean;
   /** For kind "status": what the sender reports about which messages (read, delivered, …). */
   readonly statuses?: readonly MessageStatusEntry[];
+  /** The thread (content §4.1 topicId) in hex; absent when the message is in no thread. */
+  readonly topicId?: string;
+  /** Files referenced by ExternalParts (content §4.5) with http(s) URLs, depth first. */
+  readonly attachments?: readonly ExternalAttachment[];
+  /** External parts left out of `attachments` (another URL scheme), with the reason. */
+  readonly droppedAttachments?: readonly DroppedAttachment[];
 }
 
 interface RoomEventBase {
@@ -87,6 +93,8 @@ export interface RoomMetadataEvent extends RoomEventBase {
   readonly type: "roomMetadata";
   readonly name: string;
   readonly subject: string;
+  /** The room avatar URI ("" = none), present only when this change set or removed it. */
+  readonly avatar?: string;
 }
 
 export type MimiEvent =
@@ -155,7 +163,8 @@ export function memberEvents(before: readonly MemberInfo[], after: readonly Memb
 export function metadataEvents(before: RoomMetaData | undefined, after: RoomMetaData | undefined, base: RoomEventBase): MimiEvent[] {
   if (after === undefined) return [];
   if (before !== undefined && before.roomName === after.roomName && before.roomSubject === after.roomSubject && before.roomMood === after.roomMood && before.roomAvatar === after.roomAvatar) return [];
-  return [{ ...base, type: "roomMetadata", name: after.roomName, subject: after.roomSubject }];
+  const avatarChanged = before === undefined ? after.roomAvatar !== "" : before.roomAvatar !== after.roomAvatar;
+  return [{ ...base, type: "roomMetadata", name: after.roomName, subject: after.roomSubject, ...(avatarChanged ? { avatar: after.roomAvatar } : {}) }];
 }
 
 /** The stored form: a message's content is kept as its encoded bytes. */

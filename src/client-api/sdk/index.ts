@@ -17,8 +17,8 @@ export type {
   SenderInfo,
 } from "./events.ts";
 export { MIMI_EVENT_TYPES } from "./events.ts";
-export { TEXT_MARKDOWN, TEXT_PLAIN, buildMessage, interpretMessage } from "./content.ts";
-export type { BuiltMessage, ContentContext, InterpretedMessage, MessageKind, MessageOperation } from "./content.ts";
+export { TEXT_MARKDOWN, TEXT_PLAIN, buildMessage, interpretMessage, topicIdOfText, topicText } from "./content.ts";
+export type { BuiltMessage, ContentContext, DroppedAttachment, ExternalAttachment, InterpretedMessage, MessageKind, MessageOperation } from "./content.ts";
 export { CLIENT_STATE_NAMESPACES, openClientStore } from "./state.ts";
 export { HttpTransport, roomPath } from "./transport.ts";
 export { ConsentApi, keyMaterialRefusal } from "./consent.ts";

@@ -81,6 +81,8 @@ export interface MessageIndexEntry {
   readonly kind: string;
   readonly inReplyTo?: string;
   readonly reaction?: string;
+  /** The message's thread (content §4.1 topicId, hex): edits and deletes keep it. */
+  readonly topicId?: string;
 }
 
 export interface OwnMessageRecord {

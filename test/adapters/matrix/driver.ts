@@ -10,6 +10,9 @@
 //     invites the user; clients here join every invite (as a user accepting it would);
 //   - IDs are Matrix event IDs; a resend is the same PUT with the same txnId (Synapse answers
 //     with the first event ID and creates nothing);
+//   - threads: an m.thread relation to the root event (with the reply fallback clients send);
+//   - files: uploaded to Synapse's media repository, sent as m.file/m.image with the mxc:// URI;
+//     MIMI sees the homeserver's authenticated media URL of it;
 //   - moderation: POST /kick and /ban.
 // What a user "sees" is its /sync timeline of the room, normalised to the suite's `Seen`.
 import { join } from "node:path";
@@ -60,13 +63,22 @@ export function seenOf(timeline: readonly MatrixEvent[], mimiOf: (mxid: string) 
         out.push({ kind: "edit", target: platformEventId(rel.event_id), from, text: typeof nc?.body === "string" ? nc.body : ev.content.body });
         continue;
       }
-      const replyTo = obj(rel?.["m.in_reply_to"])?.event_id;
+      // A thread event's m.in_reply_to with is_falling_back is only for clients without threads.
+      const thread = rel?.rel_type === "m.thread" && typeof rel.event_id === "string" ? rel.event_id : undefined;
+      const inReplyTo = obj(rel?.["m.in_reply_to"])?.event_id;
+      const replyTo = thread !== undefined && rel?.is_falling_back === true ? undefined : inReplyTo;
+      const url = ev.content.url;
+      const info = obj(ev.content.info);
+      const media = typeof url === "string" && ["m.image", "m.file", "m.audio", "m.video"].includes(String(ev.content.msgtype));
+      const filename = typeof ev.content.filename === "string" ? ev.content.filename : ev.content.body;
       out.push({
         kind: "message",
         id: platformEventId(ev.event_id ?? ""),
         from,
         text: typeof replyTo === "string" ? stripFallback(ev.content.body) : ev.content.body,
         ...(typeof replyTo === "string" ? { replyTo: platformEventId(replyTo) } : {}),
+        ...(thread === undefined ? {} : { thread }),
+        ...(media ? { attachments: [{ url, filename, ...(typeof info?.mimetype === "string" ? { contentType: info.mimetype } : {}) }] } : {}),
       });
     } else if (ev.type === "m.reaction" && rel?.rel_type === "m.annotation" && typeof rel.event_id === "string" && typeof rel.key === "string") {
       reactions.set(ev.event_id ?? "", { target: rel.event_id, key: rel.key, from });
@@ -255,6 +267,25 @@ export function matrixDriver(): MatrixDriver {
       const id = await c.sendEvent(roomId, "m.room.message", content, txnId);
       sent.set(id, { txnId, content });
       return platformEventId(id);
+    },
+    async sendThreaded(user, room, root, text) {
+      const c = clientOf(user);
+      return platformEventId(await c.thread(await matrixRoom(room), root, text));
+    },
+    async sendAttachment(user, room, file) {
+      const c = clientOf(user);
+      const s = need(synapse, "Synapse");
+      const mxc = await c.upload(file.data, file.contentType, file.filename);
+      const msgtype = file.contentType.startsWith("image/") ? "m.image" : "m.file";
+      // Spec v1.10 captions: `filename` names the file, `body` is the caption when there is one.
+      const content = { msgtype, body: file.caption ?? file.filename, filename: file.filename, url: mxc, info: { mimetype: file.contentType, size: file.data.byteLength } };
+      const id = await c.sendEvent(await matrixRoom(room), "m.room.message", content);
+      const [server, mediaId] = mxc.slice("mxc://".length).split("/");
+      const mimiUrl = `${s.url.replace(/\/+$/, "")}/_matrix/client/v1/media/download/${encodeURIComponent(server ?? "")}/${mediaId ?? ""}`;
+      // The URL MIMI users get must serve the file (to a client with a token of this homeserver).
+      const got = await c.download(mimiUrl);
+      if (got.status !== 200 || Buffer.compare(Buffer.from(got.data), Buffer.from(file.data)) !== 0) throw new Error(`${mimiUrl} did not serve the uploaded file (HTTP ${got.status})`);
+      return { id: platformEventId(id), platformUrl: mxc, mimiUrl };
     },
     async resend(user, room, id) {
       const c = clientOf(user);

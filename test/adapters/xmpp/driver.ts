@@ -11,6 +11,9 @@
 //   - IDs: in MUCs what the driver reports are the MUC's XEP-0359 stanza-ids (replies, reactions,
 //     retractions name them; XEP-0308 corrections name the sender's own id); in one-to-one chats
 //     the stanza ids;
+//   - threads: XEP-0201 <thread> whose ID is the root message's ID (as other events name it), so
+//     the bridge recognises the root; files: XEP-0066 OOB with the URL as the body (the fallback
+//     clients show as the file);
 //   - moderation: XEP-0045 §8.2 kick (role none, by nick) and §9.1 ban (affiliation outcast, by
 //     JID) IQs to the room.
 // What a user "sees" is derived from everything its client received (TestClient.inbox order) plus
@@ -42,6 +45,7 @@ export const NS = {
   commands: "http://jabber.org/protocol/commands",
   dataForms: "jabber:x:data",
   markers: "urn:xmpp:chat-markers:0",
+  oob: "jabber:x:oob",
 } as const;
 
 /** The XMPP accounts every test Prosody has (password: harness.password(name)). */
@@ -198,11 +202,17 @@ export class XmppUser {
     return room.slice(room.lastIndexOf("|") + 1);
   }
 
-  /** Sends a message; returns the ID other events name it by (MUC: the stanza-id; chat: the id). */
-  async send(room: string, text: string, options: { replyTo?: string; id?: string; replyToAuthor?: string } = {}): Promise<string> {
+  /**
+   * Sends a message; returns the ID other events name it by (MUC: the stanza-id; chat: the id).
+   * `thread`: XEP-0201 §2; `oob`: XEP-0066 §3 files (the body is the text, or the URL alone).
+   */
+  async send(room: string, text: string, options: { replyTo?: string; id?: string; replyToAuthor?: string; thread?: string; oob?: { url: string; desc?: string } } = {}): Promise<string> {
     const id = options.id ?? newId(this.name);
     const reply = options.replyTo === undefined ? [] : [xml("reply", { xmlns: NS.reply, id: options.replyTo, ...(options.replyToAuthor === undefined ? {} : { to: options.replyToAuthor }) })];
-    const children = [xml("body", {}, text), ...reply, xml("origin-id", { xmlns: NS.sid, id })];
+    const oob = options.oob === undefined ? [] : [xml("x", { xmlns: NS.oob }, xml("url", {}, options.oob.url), ...(options.oob.desc === undefined ? [] : [xml("desc", {}, options.oob.desc)]))];
+    const thread = options.thread === undefined ? [] : [xml("thread", {}, options.thread)];
+    const body = text === "" && options.oob !== undefined ? options.oob.url : text;
+    const children = [xml("body", {}, body), ...reply, ...oob, ...thread, xml("origin-id", { xmlns: NS.sid, id })];
     return this.#message(room, id, children);
   }
 
@@ -430,7 +440,22 @@ export class XmppUser {
       }
       if (body === undefined || body.trim().length === 0) continue;
       const replyTo: unknown = el.getChild("reply", NS.reply)?.attrs.id;
-      out.push({ kind: "message", id: platformEventId(sid ?? String(el.attrs.id ?? "")), from: fromUri, text: body, ...(typeof replyTo === "string" ? { replyTo: platformEventId(replyTo) } : {}) });
+      const thread = el.getChildText("thread");
+      const attachments = el.getChildren("x", NS.oob).flatMap((x) => {
+        const url = x.getChildText("url")?.trim();
+        if (url === undefined || url === "") return [];
+        const name = decodeURIComponent(url.split(/[?#]/)[0]!.split("/").at(-1) ?? "");
+        return [{ url, ...(name === "" ? {} : { filename: name }) }];
+      });
+      out.push({
+        kind: "message",
+        id: platformEventId(sid ?? String(el.attrs.id ?? "")),
+        from: fromUri,
+        text: body,
+        ...(typeof replyTo === "string" ? { replyTo: platformEventId(replyTo) } : {}),
+        ...(thread === null || thread === "" ? {} : { thread }),
+        ...(attachments.length === 0 ? {} : { attachments }),
+      });
     }
     return out;
   }
@@ -506,6 +531,15 @@ export function xmppDriver(): XmppDriver {
       return platformEventId(
         await u.send(room, text, { ...(options.replyTo === undefined ? {} : { replyTo: options.replyTo }), ...(authorNick === undefined ? {} : { replyToAuthor: `${room}/${authorNick}` }) }),
       );
+    },
+    async sendThreaded(user, room, root, text) {
+      return platformEventId(await userOf(user).send(room, text, { thread: root }));
+    },
+    async sendAttachment(user, room, file) {
+      // A file the client put on an HTTP upload service (XEP-0363 would hand out such a URL).
+      const url = `https://upload.${need(server, "Prosody").domain}/${randomBytes(6).toString("hex")}/${encodeURIComponent(file.filename)}`;
+      const id = await userOf(user).send(room, file.caption ?? "", { oob: { url } });
+      return { id: platformEventId(id), platformUrl: url, mimiUrl: url };
     },
     async resend(user, room, id, text) {
       await userOf(user).resend(room, id, text);
