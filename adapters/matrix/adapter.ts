@@ -13,7 +13,14 @@
 //                  (invite, join, leave, kick, ban) and power levels ⇔ roles both ways; name and
 //                  topic ⇔ metadata; `!mimi bridge|unbridge|status|help` bot commands
 //   MIMI-MATRIX-05 messages: text, notices, emotes, replies, edits, reactions, redactions
-//   MIMI-MATRIX-07 connection state (whoami) reported, retried with backoff
+//   MIMI-MATRIX-07 connection state (whoami) reported, retried with backoff; Prometheus metrics
+//                  and /health on their own optional listener (metrics.ts)
+//   MIMI-MATRIX-08 room upgrades: an m.room.tombstone moves the portal to the replacement room
+//                  (bot and ghosts follow); the old room keeps resolving late events
+//   MIMI-MATRIX-09 knocks (no MIMI equivalent: protocol-06 reserves canKnock); MIMI adds into a
+//                  knock room through the bot's invite
+//   MIMI-MATRIX-10 avatars: m.room.avatar (mxc) ⇄ room_metadata roomAvatar (authenticated media URL)
+//   MIMI-MATRIX-11 `!mimi invite` (discovery through identifier.query) and `!mimi consent`
 //
 // Platform room IDs of portals: a Matrix room ID ("!…") for rooms bridged from Matrix, or the
 // room's alias ("#_mimi_room_<hash>:<domain>") for rooms the adapter created for a MIMI room
@@ -30,6 +37,7 @@ import {
   type AdapterCapabilities,
   type AdapterContext,
   type AdapterStatus,
+  type AdapterStoreOp,
   type ConsentPromptingAdapter,
   type DeliveryResult,
   type EditHandlingAdapter,
@@ -58,7 +66,8 @@ import {
 } from "../../src/adapter/index.ts";
 import { TransactionServer, type MatrixEphemeral, type MatrixEvent, type TransactionSink } from "./appservice.ts";
 import { MatrixConfigSchema, ghostNamespace, resolveMatrixConfig, type MatrixConfig } from "./config.ts";
-import { editContent, inboundEvents, messageContent, reactionContent, txnIdFor, type MappingContext } from "./mapping.ts";
+import { EphemeralMapper, avatarToMatrix, editContent, inboundEvents, messageContent, reactionContent, txnIdFor, type MappingContext } from "./mapping.ts";
+import { MatrixMetrics, MetricsServer, typeLabel } from "./metrics.ts";
 import { MatrixIds, sha256Hex } from "./ghosts.ts";
 import { Homeserver, errText, errcodeOf, type RegistrationData } from "./intents.ts";
 
@@ -102,6 +111,12 @@ interface ConsentDm {
   readonly ghost: string;
 }
 
+/** A tombstoned portal room whose replacement the bot has not joined yet (store `upgpending/<new room>`). */
+interface PendingUpgrade {
+  readonly platformRoom: string;
+  readonly from: string;
+}
+
 const BACKOFF_MAX_MS = 30_000;
 
 export class MatrixAdapter
@@ -137,6 +152,14 @@ export class MatrixAdapter
   readonly #creating = new Map<string, Promise<string>>();
   /** Serialises deliveries per Matrix room. */
   readonly #serials = new KeyedSerial();
+  /** A "!room" portal's current Matrix room after upgrades (store `cur/<platform room>`). */
+  readonly #current = new Map<string, string>();
+  /** Matrix rooms replaced by an upgrade (store `old/<room id>` → platform room). */
+  readonly #superseded = new Set<string>();
+  readonly #metrics = new MatrixMetrics();
+  #metricsServer: MetricsServer | undefined;
+  #metricsUrl: string | undefined;
+  #ephemeral: EphemeralMapper | undefined;
 
   // ---- lifecycle -------------------------------------------------------------------------------------
 
@@ -145,7 +168,9 @@ export class MatrixAdapter
     // Defaults, the registration file (placeholders refused) and its match with this section.
     const c = resolveMatrixConfig(ctx.config);
     this.#config = c;
-    this.#ids = new MatrixIds({ domain: c.domain, provider: ctx.core.domain, ghostPrefix: c.ghostPrefix, botLocalpart: c.botLocalpart });
+    const ids = new MatrixIds({ domain: c.domain, provider: ctx.core.domain, ghostPrefix: c.ghostPrefix, botLocalpart: c.botLocalpart });
+    this.#ids = ids;
+    this.#ephemeral = new EphemeralMapper((u) => ids.isLocal(u));
     ctx.signal.addEventListener("abort", () => void this.stop(), { once: true });
   }
 
@@ -157,6 +182,7 @@ export class MatrixAdapter
 
   #report(state: AdapterStatus["state"], message?: string): void {
     this.#status = message === undefined ? { state, since: Date.now() } : { state, message, since: Date.now() };
+    this.#metrics.connected.set(state === "connected" ? 1 : 0);
     this.#ctx?.core.reportStatus(state, message);
   }
 
@@ -178,11 +204,14 @@ export class MatrixAdapter
       userRegexes: r.namespaces.users ?? [],
       aliasRegexes: r.namespaces.aliases ?? [],
     };
-    const hs = new Homeserver({ homeserverUrl: c.homeserverUrl, domain: c.domain, registration, log: ctx.log });
+    const metrics = this.#metrics;
+    const hs = new Homeserver({ homeserverUrl: c.homeserverUrl, domain: c.domain, registration, log: ctx.log, onCreated: (type) => metrics.eventsOut.inc({ type: typeLabel(type) }) });
     await hs.initialise();
     this.#hs = hs;
     for (const row of await ctx.store.list<string>("alias/")) this.#aliasRooms.set(row.key.slice("alias/".length), row.value);
     for (const row of await ctx.store.list<string>("creator/")) this.#creators.set(row.key.slice("creator/".length), row.value);
+    for (const row of await ctx.store.list<string>("cur/")) this.#current.set(row.key.slice("cur/".length), row.value);
+    for (const row of await ctx.store.list<string>("old/")) this.#superseded.add(row.key.slice("old/".length));
     const userNamespace = ghostNamespace(c);
     const server = new TransactionServer({
       hsToken: registration.hsToken,
@@ -194,9 +223,16 @@ export class MatrixAdapter
       maxTransactionBytes: c.limits.maxTransactionBytes,
       staleEventMaxAgeMs: c.staleEventMaxAgeMs,
       userNamespace,
+      onHandled: (kind, _type, ms) => metrics.transactionLatency.observe({ kind }, ms / 1000),
     });
     this.#server = server;
+    metrics.attach({ queueDepth: () => server.stats().queueDepth });
     await server.start();
+    if (c.metrics !== undefined) {
+      const ms = new MetricsServer({ metrics, log: ctx.log, health: () => ({ ok: this.#status.state === "connected", state: this.#status.state }) });
+      this.#metricsUrl = (await ms.start(c.metrics.listen.host, c.metrics.listen.port)).url;
+      this.#metricsServer = ms;
+    }
     // Connected once the homeserver answers whoami for the bot (retried with backoff).
     await this.#checkConnection(1000);
   }
@@ -211,6 +247,7 @@ export class MatrixAdapter
       this.#report("connected");
     } catch (err) {
       const code = errcodeOf(err);
+      this.#metrics.error(code ?? "M_UNREACHABLE");
       if (code === "M_UNKNOWN_TOKEN" || code === "M_FORBIDDEN") this.#report("bad_credentials", `the homeserver refused the as_token: ${errText(err)}`);
       else this.#report("transient_disconnect", `the homeserver is unreachable: ${errText(err)}`);
       ctx.log.warn({ err: errText(err), retryInMs: delay }, "matrix: whoami failed");
@@ -225,6 +262,9 @@ export class MatrixAdapter
     this.#stopping = true;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     await this.#server?.stop().catch((err: unknown) => this.#ctx?.log.warn({ err: errText(err) }, "matrix: stopping the transaction server failed"));
+    await this.#metricsServer?.stop();
+    this.#metricsServer = undefined;
+    this.#metricsUrl = undefined;
     await this.#hs?.close();
     this.#report("stopped");
   }
@@ -244,6 +284,11 @@ export class MatrixAdapter
     return this.#status;
   }
 
+  /** The metrics endpoint's base URL while it listens (`metrics.listen` configured), e.g. for tests. */
+  get metricsUrl(): string | undefined {
+    return this.#metricsUrl;
+  }
+
   capabilities(): AdapterCapabilities {
     return {
       edits: true,
@@ -254,7 +299,7 @@ export class MatrixAdapter
       readReceipts: true,
       roomMetadata: true,
       consentPrompts: true,
-      identifierResolution: false,
+      identifierResolution: true,
       maxMessageBytes: this.#config?.limits.maxBodyBytes ?? 65536,
     };
   }
@@ -293,7 +338,7 @@ export class MatrixAdapter
 
   /** The Matrix room ID of a platform room, if the room exists. */
   async #matrixRoomOf(platformRoom: string): Promise<string | undefined> {
-    if (platformRoom.startsWith("!")) return platformRoom;
+    if (platformRoom.startsWith("!")) return this.#current.get(platformRoom) ?? platformRoom;
     const known = this.#aliasRooms.get(platformRoom);
     if (known !== undefined) return known;
     const { hs } = this.#need();
@@ -357,7 +402,18 @@ export class MatrixAdapter
   }
 
   #serial<T>(key: string, task: () => Promise<T>): Promise<T> {
-    return this.#serials.run(key, task);
+    // Delivery latency: from the core handing the event over to the homeserver's last 200.
+    const end = this.#metrics.deliveryLatency.startTimer({ kind: "mimi" });
+    return this.#serials.run(key, task).then(
+      (v) => {
+        end();
+        return v;
+      },
+      (err: unknown) => {
+        this.#metrics.error(errcodeOf(err) ?? (err instanceof MimiError ? err.code : "MIMI_ERR_INTERNAL"));
+        throw err;
+      },
+    );
   }
 
   async #ghostReady(ghost: string, mimiUri: string | undefined): Promise<void> {
@@ -398,7 +454,15 @@ export class MatrixAdapter
       const { hs } = this.#need();
       const roomId = await this.#ensureRoom(edit.room);
       const sender = await this.#senderIn(edit.room, roomId, edit.sender);
-      const eventId = await hs.send(sender, roomId, "m.room.message", editContent(edit, this.#mapping()), txnIdFor(edit.messageId, "edit"));
+      let content = editContent(edit, this.#mapping());
+      if ((await this.#roomHolding(edit.room, roomId, edit.target)) !== roomId) {
+        // The message is in a room replaced by an upgrade, which Synapse made read-only (events_default
+        // 50) and where an m.replace from another room would not apply: the new room shows the edit's
+        // fallback text ("* …", CS-API "Event replacements") as a message of its own.
+        const { ["m.relates_to"]: _relation, ["m.new_content"]: _replacement, ...fallback } = content;
+        content = fallback;
+      }
+      const eventId = await hs.send(sender, roomId, "m.room.message", content, txnIdFor(edit.messageId, "edit"));
       return { platformEventId: platformEventId(eventId) };
     });
   }
@@ -406,7 +470,7 @@ export class MatrixAdapter
   async handleMimiRetraction(retraction: MimiRetraction): Promise<void> {
     await this.#serial(retraction.room, async () => {
       const { hs } = this.#need();
-      const roomId = await this.#ensureRoom(retraction.room);
+      const roomId = await this.#roomHolding(retraction.room, await this.#ensureRoom(retraction.room), retraction.target);
       const sender = await this.#senderIn(retraction.room, roomId, retraction.sender);
       const txn = txnIdFor(retraction.messageId, "redact");
       try {
@@ -455,6 +519,12 @@ export class MatrixAdapter
       }
       if (metadata.subject !== undefined && metadata.subject !== textOf((await hs.state(actor, roomId, "m.room.topic", ""))?.topic)) {
         await hs.setState(actor, roomId, "m.room.topic", "", { topic: metadata.subject });
+      }
+      if (metadata.avatar !== undefined) {
+        const { config, ctx } = this.#need();
+        const a = avatarToMatrix(metadata.avatar, config.homeserverUrl);
+        if ("ignored" in a) ctx.log.info({ roomId: metadata.roomId, reason: a.ignored }, "matrix: MIMI room avatar not shown");
+        else if (textOf(a.content.url) !== textOf((await hs.state(actor, roomId, "m.room.avatar", ""))?.url)) await hs.setState(actor, roomId, "m.room.avatar", "", a.content);
       }
     });
   }
@@ -605,26 +675,20 @@ export class MatrixAdapter
   }
 
   async onEphemeral(event: MatrixEphemeral): Promise<void> {
-    const { ids, ctx } = this.#need();
+    const { ctx } = this.#need();
+    this.#metrics.eventsIn.inc({ type: typeLabel(event.type) });
     if (event.room_id === undefined) return;
     const platformRoom = await this.#platformRoomOfMatrix(event.room_id);
     if (platformRoom === undefined) return;
-    if (event.type === "m.typing") {
-      const users = Array.isArray(event.content.user_ids) ? (event.content.user_ids as unknown[]).filter((u): u is string => typeof u === "string" && ids.isLocal(u)) : [];
-      for (const u of users) await this.#submit({ type: "typing", platformEventId: platformEventId(`typing:${u}:${Date.now()}`), sender: platformUserId(u), room: platformRoomId(platformRoom), active: true });
-      return;
-    }
-    if (event.type === "m.receipt") {
-      // { "$event": { "m.read": { "@user:hs": { ts } } } }: local users' read markers (ghosts' are our own echoes).
-      for (const [eventId, byType] of Object.entries(event.content)) {
-        const read = (byType as Record<string, unknown> | null)?.["m.read"];
-        if (typeof read !== "object" || read === null) continue;
-        for (const user of Object.keys(read)) {
-          if (!ids.isLocal(user)) continue;
-          const res = await this.#submit({ type: "receipt.read", platformEventId: platformEventId(`read:${user}:${eventId}`), sender: platformUserId(user), room: platformRoomId(platformRoom), target: platformEventId(eventId) });
-          if (res.status === "rejected") ctx.log.debug({ code: res.code }, "matrix: the core refused a read marker");
-        }
-      }
+    const mapper = this.#ephemeral;
+    if (mapper === undefined) return;
+    // content.ts does the mapping (m.typing sets → on/off per local user; m.receipt → read markers).
+    // The core answers typing with `ignored` (MIMI has no typing indicator): counted, not an error.
+    const { events, problems } = mapper.map(event, platformRoomId(platformRoom));
+    if (problems.length > 0) ctx.log.debug({ problems: problems.slice(0, 3), type: event.type }, "matrix: ephemeral event refused by the mapping");
+    for (const e of events) {
+      const res = await this.#submit(e);
+      if (res.status === "rejected") ctx.log.debug({ code: res.code, type: e.type }, "matrix: the core refused an ephemeral event");
     }
   }
 
@@ -639,12 +703,16 @@ export class MatrixAdapter
 
   async #submit(event: PlatformEvent): Promise<SubmitResult> {
     const { ctx } = this.#need();
+    let res: SubmitResult;
     try {
-      return await ctx.core.submit(event);
+      res = await ctx.core.submit(event);
     } catch (err) {
       ctx.log.warn({ err: errText(err), type: event.type }, "matrix: core.submit failed");
-      return { status: "rejected", code: err instanceof MimiError ? err.code : "MIMI_ERR_INTERNAL", message: err instanceof MimiError ? err.message : "internal error" };
+      res = { status: "rejected", code: err instanceof MimiError ? err.code : "MIMI_ERR_INTERNAL", message: err instanceof MimiError ? err.message : "internal error" };
     }
+    this.#metrics.submitted.inc({ type: event.type, status: res.status });
+    if (res.status === "rejected") this.#metrics.error(res.code);
+    return res;
   }
 
   /** A notice from the bot (or the room's creator ghost) about a refused event. */
@@ -658,8 +726,11 @@ export class MatrixAdapter
 
   async onEvent(ev: MatrixEvent): Promise<void> {
     const { hs, ids, ctx } = this.#need();
+    this.#metrics.eventsIn.inc({ type: typeLabel(ev.type) });
     // Echoes of what the bridge did itself.
     if (ev.sender === hs.botUserId || ids.isGhost(ev.sender)) return;
+    // A room upgrade moves the portal whoever ran it (the homeserver checked their power).
+    if (ev.type === "m.room.tombstone") return this.#onTombstone(ev);
     if (!ids.isLocal(ev.sender)) {
       ctx.log.debug({ sender: ev.sender, type: ev.type }, "matrix: event of a user the bridge does not serve");
       return;
@@ -671,7 +742,8 @@ export class MatrixAdapter
     }
     if (platformRoom === undefined) return;
     if (ev.type === "m.room.power_levels") return this.#onPowerLevels(ev, platformRoom);
-    const { events, problems } = inboundEvents(ev, platformRoomId(platformRoom), this.#mapping());
+    const { events, problems, ignored } = inboundEvents(ev, platformRoomId(platformRoom), this.#mapping());
+    if (ignored !== undefined && events.length === 0) ctx.log.info({ type: ev.type, reason: ignored }, "matrix: event not carried to MIMI");
     if (problems.length > 0) {
       ctx.log.info({ problems: problems.slice(0, 3), type: ev.type }, "matrix: event refused by the mapping");
       if (ev.type === "m.room.message") await this.#notice(ev.room_id, platformRoom, ev.event_id, `Not delivered to MIMI: ${problems[0] ?? "malformed event"}`);
@@ -753,11 +825,22 @@ export class MatrixAdapter
     };
     const reason = typeof ev.content.reason === "string" ? ev.content.reason : undefined;
 
-    // The bot is invited: it joins (bridge commands need it in the room).
+    // The bot is invited: it joins (bridge commands need it in the room). An invite into the
+    // replacement of an upgraded portal completes the move (see #onTombstone).
     if (target === hs.botUserId) {
-      if (membership === "invite") await hs.join(hs.botUserId, ev.room_id).catch((err: unknown) => ctx.log.info({ err: errText(err) }, "matrix: the bot could not join"));
+      if (membership !== "invite") return;
+      try {
+        await hs.join(hs.botUserId, ev.room_id);
+      } catch (err) {
+        ctx.log.info({ err: errText(err) }, "matrix: the bot could not join");
+        return;
+      }
+      await this.#completeUpgrade(ev.room_id);
       return;
     }
+    // Memberships of a room replaced by an upgrade: the replacement carries the MIMI room now, and
+    // users leaving the old room (as clients offer after an upgrade) are not leaving MIMI.
+    if (this.#superseded.has(ev.room_id)) return;
 
     if (ids.isGhost(target)) {
       if (membership === "invite") {
@@ -810,6 +893,15 @@ export class MatrixAdapter
       if (platformRoom === undefined) return;
     }
     if (platformRoom === undefined) return;
+    // Knocks (join_rule `knock`): MIMI has no knock (protocol-06 reserves canKnock/canAcceptKnock,
+    // mimi-protocol#38), so a knock stays on Matrix, where the room's admins see it; the bot says
+    // so in the room. Accepting it is an invite (→ a MIMI add); rejecting or withdrawing it
+    // (knock → leave) never reached MIMI, so it is not a leave or kick there.
+    if (membership === "knock") {
+      await this.#notice(ev.room_id, platformRoom, ev.event_id, `${target} asks to join. MIMI has no knocks: a room admin accepts by inviting them (which adds them to the MIMI room too).`);
+      return;
+    }
+    if (prev === "knock" && membership === "leave") return;
     if (membership === "join" && prev !== "join") await submitMembership("join");
     else if (membership === "leave" && ev.sender === target && prev !== "ban") await submitMembership("leave", reason);
     else if (membership === "leave" && ev.sender !== target && prev === "ban") await submitMembership("unban");
@@ -818,7 +910,86 @@ export class MatrixAdapter
     else if (membership === "invite") await submitMembership("invite");
   }
 
-  // ---- bot commands (MIMI-MATRIX-04: bridge, unbridge, status, help) -----------------------------------------
+  // ---- room upgrades (MIMI-MATRIX-08) ----------------------------------------------------------------------
+
+  /**
+   * CS-API "Room Upgrades": the old room gets m.room.tombstone naming `replacement_room`. The bot
+   * joins the replacement (or, when its join rule refuses, asks in the old room to be invited and
+   * finishes on that invite); the portal's platform room stays the same (so message-ID maps and
+   * old event IDs keep resolving) and only the Matrix room behind it moves (`cur/` for "!" portals,
+   * `alias/` for alias portals, whose aliases Synapse moves with the upgrade).
+   */
+  async #onTombstone(ev: MatrixEvent): Promise<void> {
+    const { hs, ctx } = this.#need();
+    const replacement = ev.content.replacement_room;
+    if (ev.state_key !== "" || typeof replacement !== "string" || !replacement.startsWith("!") || replacement === ev.room_id) return;
+    const platformRoom = await this.#platformRoomOfMatrix(ev.room_id);
+    if (platformRoom === undefined) return;
+    // Only the portal's current room moves it (a tombstone of a room replaced earlier changes nothing).
+    if ((await this.#matrixRoomOf(platformRoom)) !== ev.room_id) return;
+    await ctx.store.put(`upgpending/${replacement}`, { platformRoom, from: ev.room_id } satisfies PendingUpgrade);
+    try {
+      await hs.join(hs.botUserId, replacement);
+    } catch (err) {
+      ctx.log.info({ err: errText(err), from: ev.room_id, to: replacement }, "matrix: the bot cannot join the upgraded room yet; waiting for an invite");
+      await this.#notice(ev.room_id, platformRoom, ev.event_id, `This room was upgraded. Invite ${hs.botUserId} to the new room so that it stays bridged to MIMI.`);
+      return;
+    }
+    await this.#completeUpgrade(replacement);
+  }
+
+  async #completeUpgrade(newRoom: string): Promise<void> {
+    const { hs, ids, ctx } = this.#need();
+    const pending = await ctx.store.get<PendingUpgrade>(`upgpending/${newRoom}`);
+    if (pending === undefined) return;
+    const { platformRoom, from } = pending;
+    await this.#serials.run(platformRoom, async () => {
+      const previous = (await ctx.store.get<string[]>(`prev/${platformRoom}`)) ?? [];
+      const ops: AdapterStoreOp[] = [
+        { type: "put", key: `rid/${newRoom}`, value: platformRoom },
+        { type: "put", key: `old/${from}`, value: platformRoom },
+        { type: "put", key: `prev/${platformRoom}`, value: [...previous.filter((r) => r !== from), from] },
+        platformRoom.startsWith("!") ? { type: "put", key: `cur/${platformRoom}`, value: newRoom } : { type: "put", key: `alias/${platformRoom}`, value: newRoom },
+        { type: "del", key: `upgpending/${newRoom}` },
+      ];
+      if (ctx.store.batch) await ctx.store.batch(ops);
+      else for (const op of ops) await (op.type === "put" ? ctx.store.put(op.key, op.value) : ctx.store.del(op.key));
+      if (platformRoom.startsWith("!")) this.#current.set(platformRoom, newRoom);
+      else this.#aliasRooms.set(platformRoom, newRoom);
+      this.#superseded.add(from);
+      this.#metrics.portalsUpgraded.inc();
+      ctx.log.info({ platformRoom, from, to: newRoom }, "matrix: the portal follows the room upgrade");
+    });
+    // The ghosts present in the old room follow (the bot invites them if the join rule asks for it).
+    const members = await hs.joinedMembers(hs.botUserId, from).catch(() => [] as string[]);
+    for (const m of members) {
+      if (!ids.isGhost(m)) continue;
+      await hs.join(m, newRoom).catch((err: unknown) => ctx.log.info({ err: errText(err), ghost: m }, "matrix: a ghost could not follow the room upgrade"));
+    }
+  }
+
+  /**
+   * The Matrix room that holds `eventId` of a portal: the current room, or one it replaced (an
+   * edit or retraction from MIMI of a message shown before an upgrade goes to the old room).
+   */
+  async #roomHolding(platformRoom: string, current: string, eventId: string): Promise<string> {
+    const { hs, ctx } = this.#need();
+    const previous = await ctx.store.get<string[]>(`prev/${platformRoom}`);
+    if (previous === undefined || previous.length === 0) return current;
+    if (await hs.hasEvent(hs.botUserId, current, eventId)) return current;
+    for (const old of [...previous].reverse()) if (await hs.hasEvent(hs.botUserId, old, eventId)) return old;
+    return current;
+  }
+
+  /** The Matrix rooms a portal has had (the current one last); tests and status. */
+  async matrixRoomsOf(platformRoom: string): Promise<string[]> {
+    const { ctx } = this.#need();
+    const previous = (await ctx.store.get<string[]>(`prev/${platformRoom}`)) ?? [];
+    const current = await this.#matrixRoomOf(platformRoom);
+    return [...previous, ...(current === undefined ? [] : [current])];
+  }
+
+  // ---- bot commands (MIMI-MATRIX-04: bridge, unbridge, status, help; MIMI-MATRIX-11: invite, consent) ------
 
   async #command(ev: MatrixEvent, platformRoom: string | undefined): Promise<void> {
     const { hs, ctx } = this.#need();
@@ -853,6 +1024,12 @@ export class MatrixAdapter
           const botLevel = ((pl?.users as Record<string, number> | undefined) ?? {})[hs.botUserId] ?? 0;
           const hint = botLevel >= 100 ? "" : ` Give ${hs.botUserId} power level 100 so that kicks, bans, roles and room names from MIMI show here.`;
           await reply(`Bridged to MIMI room ${res.roomId ?? ""}.${hint}`);
+          // The room's avatar, if it has one (room.create carries only name and topic).
+          const avatar = await hs.state(hs.botUserId, ev.room_id, "m.room.avatar", "");
+          if (typeof avatar?.url === "string" && avatar.url !== "") {
+            const mapped = inboundEvents({ ...ev, type: "m.room.avatar", state_key: "", content: avatar, event_id: `${ev.event_id}:avatar` }, platformRoomId(ev.room_id), this.#mapping());
+            for (const e of mapped.events) await this.#submit(e);
+          }
         }
         else await reply(`Bridging failed: ${res.status === "rejected" ? `${res.message} (${res.code})` : res.reason}`);
         return;
@@ -875,9 +1052,125 @@ export class MatrixAdapter
         await reply(`Bridge: ${this.#status.state}. ${portal === undefined ? "This room is not bridged." : `This room is bridged to MIMI room ${portal.roomId} (${portal.kind}).`}`);
         return;
       }
+      case "invite": {
+        const query = args.join(" ").trim();
+        if (query === "") {
+          await reply("Usage: `!mimi invite <mimi://…/u/… | user@provider | tel:+… | mailto:…>`");
+          return;
+        }
+        const found = await this.#lookup(ev, query);
+        if (typeof found === "string") {
+          await reply(found);
+          return;
+        }
+        if (platformRoom === undefined) {
+          await reply(`${found.mimiUri} is ${found.ghost} here. Invite ${found.ghost} to a direct chat to talk to them (MIMI asks for their consent first), or bridge this room (\`!mimi bridge\`) to add them to it.`);
+          return;
+        }
+        // An application service can act only as the users of its namespace, so the bot cannot send
+        // the user's invite: the bridge submits the invite the user asked for, in the user's name.
+        // The core makes it a MIMI add (or refuses it, e.g. MIMI_ERR_CONSENT_REQUIRED); once MIMI
+        // added them, the ghost joins (the bot invites it if the join rule asks for an invite).
+        const res = await this.#submit({
+          type: "room.membership",
+          platformEventId: platformEventId(`invitecmd:${ev.event_id}`),
+          sender: platformUserId(ev.sender),
+          room: platformRoomId(platformRoom),
+          action: "invite",
+          target: platformUserId(found.ghost),
+          timestamp: ev.origin_server_ts,
+        });
+        if (res.status === "accepted") await reply(`Invited ${found.mimiUri} (${found.ghost}).`);
+        else await reply(`MIMI did not add ${found.mimiUri}: ${res.status === "rejected" ? `${res.message} (${res.code})` : res.reason}`);
+        return;
+      }
+      case "consent":
+        await this.#consentCommand(ev, args, reply);
+        return;
       default:
-        await reply("MIMI bridge commands: `!mimi bridge [group|channel]` (room admins), `!mimi unbridge`, `!mimi status`, `!mimi help`. Invite a MIMI user's ghost to talk to them.");
+        await reply(
+          "MIMI bridge commands: `!mimi bridge [group|channel]` and `!mimi unbridge` (room admins), `!mimi status`, " +
+            "`!mimi invite <MIMI address, user@provider, tel:+…, mailto:…>` (finds a MIMI user and adds them to this bridged room), " +
+            "`!mimi consent list|grant <user>|revoke <user>` (your MIMI contact consents; in a direct chat with the bot), `!mimi help`. " +
+            "Invite a MIMI user's ghost to a direct chat to talk to them.",
+        );
     }
+  }
+
+  /**
+   * A user named in a command: a ghost or local Matrix ID directly, anything else through the
+   * core's discovery (`identifier.query`, as XMPP's XEP-0100 gateway does). A bare phone number is
+   * made a tel: URI. Returns the MIMI user and its Matrix user, or what to tell the user.
+   */
+  async #lookup(ev: MatrixEvent, query: string): Promise<{ mimiUri: string; ghost: string } | string> {
+    const { ids } = this.#need();
+    const ghostOf = ids.parseGhost(query);
+    if (ghostOf !== undefined) return { mimiUri: ghostOf, ghost: query };
+    const local = ids.toMimiUri(query);
+    if (local !== undefined) return { mimiUri: local, ghost: query };
+    if (query.length > 512) return "That is too long for an address.";
+    const q = /^\+[0-9 ()-]{4,30}$/.test(query) ? `tel:${query.replace(/[ ()-]/g, "")}` : query;
+    const res = await this.#submit({
+      type: "identifier.query",
+      platformEventId: platformEventId(`lookup:${ev.event_id}:${sha256Hex(q).slice(0, 16)}`),
+      sender: platformUserId(ev.sender),
+      query: q,
+      timestamp: ev.origin_server_ts,
+    });
+    if (res.status === "rejected") return `Looking up ${query} failed: ${res.message} (${res.code})`;
+    if (res.status === "ignored") return `Looking up ${query} failed: ${res.reason}`;
+    const [first, ...more] = res.resolved ?? [];
+    if (first === undefined) return `No MIMI user found for ${query}.`;
+    if (more.length > 0) return `${query} names several MIMI users (${[first, ...more].map((x) => x.mimiUri).join(", ")}): give one of these addresses.`;
+    return { mimiUri: first.mimiUri, ghost: first.ghost };
+  }
+
+  /**
+   * `!mimi consent list|grant <user>|revoke <user>` for the sender (draft-ietf-mimi-protocol
+   * consent; src/consent). Answers only in a room where nobody but the sender and the bot is
+   * joined: who asked whom is private.
+   */
+  async #consentCommand(ev: MatrixEvent, args: readonly string[], reply: (text: string) => Promise<unknown>): Promise<void> {
+    const { hs, ids, ctx } = this.#need();
+    const members = await hs.joinedMembers(hs.botUserId, ev.room_id).catch(() => [] as string[]);
+    if (members.some((m) => m !== hs.botUserId && m !== ev.sender)) {
+      await reply(`Consent commands are answered only in a direct chat with me: invite ${hs.botUserId} to a new room and send them there.`);
+      return;
+    }
+    const [sub = "list", ...rest] = args;
+    if (sub === "list") {
+      if (ctx.core.consents === undefined) {
+        await reply("This bridge cannot list consents.");
+        return;
+      }
+      let listing: Awaited<ReturnType<NonNullable<typeof ctx.core.consents>>>;
+      try {
+        listing = await ctx.core.consents(platformUserId(ev.sender));
+      } catch (err) {
+        await reply(`Listing your consents failed: ${err instanceof MimiError ? `${err.message} (${err.code})` : "internal error"}`);
+        return;
+      }
+      const lines = listing.records.map((c) => `${c.direction === "incoming" ? "from" : "to"} ${c.peer}${c.roomId === undefined ? "" : ` (room ${c.roomId})`}: ${c.state}`);
+      await reply(`Your MIMI consent policy: ${listing.policy}. ${lines.length === 0 ? "No consent records." : `Consents:\n${lines.join("\n")}`}`);
+      return;
+    }
+    if (sub !== "grant" && sub !== "revoke") {
+      await reply("Usage: `!mimi consent list`, `!mimi consent grant <user>`, `!mimi consent revoke <user>`.");
+      return;
+    }
+    const query = rest.join(" ").trim();
+    const found = query === "" ? "Name the MIMI user (an address, user@provider, or their Matrix ghost)." : await this.#lookup(ev, query);
+    if (typeof found === "string") {
+      await reply(found);
+      return;
+    }
+    if (!ids.isGhost(found.ghost)) {
+      await reply(`${found.mimiUri} is a user of this homeserver: consent is for users of other MIMI providers.`);
+      return;
+    }
+    const res = await this.#submit({ type: sub === "grant" ? "consent.grant" : "consent.revoke", platformEventId: platformEventId(`consentcmd:${ev.event_id}`), sender: platformUserId(ev.sender), peer: platformUserId(found.ghost), timestamp: ev.origin_server_ts });
+    if (res.status === "accepted") await reply(sub === "grant" ? `${found.mimiUri} may now contact you.` : `Consent for ${found.mimiUri} revoked.`);
+    else await reply(`The consent ${sub} failed: ${res.status === "rejected" ? `${res.message} (${res.code})` : res.reason}`);
   }
 
   async #isRoomAdmin(roomId: string, user: string): Promise<boolean> {

@@ -67,6 +67,8 @@ export interface TransactionServerOptions {
   dedupeRetentionMs?: number;
   /** Clock (tests). */
   now?: () => number;
+  /** Called after the sink finished with an entry (metrics): its kind, Matrix type, and ms since the transaction was received. */
+  onHandled?: (kind: "event" | "ephemeral", type: string, latencyMs: number) => void;
 }
 
 /** Counters since start() (for metrics and tests). */
@@ -87,9 +89,10 @@ export interface TransactionStats {
   queueDepth: number;
 }
 
+/** `receivedAt`: when the transaction was stored (absent in entries stored by older versions). */
 type QueueEntry =
-  | { readonly seq: number; readonly kind: "event"; readonly event: MatrixEvent; readonly attempts?: number }
-  | { readonly seq: number; readonly kind: "ephemeral"; readonly event: MatrixEphemeral; readonly attempts?: number };
+  | { readonly seq: number; readonly kind: "event"; readonly event: MatrixEvent; readonly attempts?: number; readonly receivedAt?: number }
+  | { readonly seq: number; readonly kind: "ephemeral"; readonly event: MatrixEphemeral; readonly attempts?: number; readonly receivedAt?: number };
 
 interface EventMarker {
   readonly seq: number;
@@ -481,11 +484,11 @@ export class TransactionServer {
         markers.push({ type: "put", key: evtKey(event.event_id), value: { seq: -1, at: now } satisfies EventMarker });
         continue;
       }
-      const entry: QueueEntry = { seq: seq++, kind: "event", event };
+      const entry: QueueEntry = { seq: seq++, kind: "event", event, receivedAt: now };
       entries.push(entry);
       markers.push({ type: "put", key: evtKey(event.event_id), value: { seq: entry.seq, at: now } satisfies EventMarker });
     }
-    for (const event of ephemeral) entries.push({ seq: seq++, kind: "ephemeral", event });
+    for (const event of ephemeral) entries.push({ seq: seq++, kind: "ephemeral", event, receivedAt: now });
     const ops: AdapterStoreOp[] = [
       ...entries.map((e): AdapterStoreOp => ({ type: "put", key: seqKey(e.seq), value: e })),
       ...markers,
@@ -558,6 +561,7 @@ export class TransactionServer {
         if (entry.kind === "event") await this.#o.sink.onEvent(entry.event);
         else await this.#o.sink.onEphemeral(entry.event);
         this.#stats.delivered++;
+        if (entry.receivedAt !== undefined) this.#o.onHandled?.(entry.kind, entry.event.type, Math.max(0, this.#now() - entry.receivedAt));
         await this.#remove(entry);
         return true;
       } catch (err) {

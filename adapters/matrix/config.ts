@@ -55,6 +55,23 @@ export const MatrixConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    metrics: Type.Optional(
+      Type.Object(
+        {
+          listen: Type.Object(
+            {
+              host: Type.String({ minLength: 1, default: "127.0.0.1", description: "address of the Prometheus endpoint (GET /metrics, GET /health)" }),
+              port: Type.Integer({ minimum: 0, maximum: 65535, description: "0 picks a free port (tests)" }),
+            },
+            { additionalProperties: false },
+          ),
+        },
+        {
+          additionalProperties: false,
+          description: "Prometheus metrics on their own listener (as mautrix bridges do); off when absent. Keep it off the public network: it names rooms by count only, but it is unauthenticated.",
+        },
+      ),
+    ),
     staleEventMaxAgeMs: Type.Integer({
       minimum: 0,
       maximum: 30 * 24 * 3600 * 1000,
@@ -70,7 +87,8 @@ export const MatrixConfigSchema = Type.Object(
 export type MatrixConfig = Static<typeof MatrixConfigSchema> & { registration: MatrixRegistration };
 
 /** What callers may pass: everything with a default is optional. */
-export type MatrixConfigInput = Omit<Static<typeof MatrixConfigSchema>, "listen" | "ghostPrefix" | "botLocalpart" | "admins" | "limits" | "staleEventMaxAgeMs"> & {
+export type MatrixConfigInput = Omit<Static<typeof MatrixConfigSchema>, "listen" | "ghostPrefix" | "botLocalpart" | "admins" | "limits" | "staleEventMaxAgeMs" | "metrics"> & {
+  metrics?: { listen: { host?: string; port: number } };
   listen?: Partial<MatrixConfig["listen"]>;
   ghostPrefix?: string;
   botLocalpart?: string;
@@ -95,6 +113,11 @@ export function resolveMatrixConfig(input: Readonly<MatrixConfigInput>): MatrixC
     throw configInvalid([...Value.Errors(MatrixConfigSchema, value)].slice(0, 5).map((e) => `${e.path || "/"}: ${e.message}`));
   }
   if (value.botLocalpart.startsWith(value.ghostPrefix)) throw configInvalid(["/botLocalpart: must not start with ghostPrefix (the bot is not a ghost)"]);
+  const m = value.metrics?.listen;
+  // One port cannot serve both listeners (0 = a free port each, fine).
+  if (m !== undefined && m.port !== 0 && m.port === value.listen.port && (m.host === value.listen.host || m.host === "0.0.0.0" || value.listen.host === "0.0.0.0" || m.host === "::" || value.listen.host === "::")) {
+    throw configInvalid(["/metrics/listen/port: must differ from /listen/port (the transaction endpoint)"]);
+  }
   try {
     // The full server-name grammar (port range, IPv4 octets, IPv6 literal).
     matrixGhostNamespaceRegex({ serverName: value.domain, prefix: value.ghostPrefix });

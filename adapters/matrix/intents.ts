@@ -49,8 +49,10 @@ export class Homeserver {
   readonly #log: Logger;
   readonly #registered = new Set<string>();
   readonly #joined = new Set<string>();
+  readonly #onCreated: ((type: string) => void) | undefined;
 
-  constructor(o: { homeserverUrl: string; domain: string; registration: RegistrationData; log: Logger }) {
+  /** `onCreated`: called with the Matrix type of every event the bridge created (metrics). */
+  constructor(o: { homeserverUrl: string; domain: string; registration: RegistrationData; log: Logger; onCreated?: (type: string) => void }) {
     // The SDK's own console logging (winston, process-wide) is off: every failure that matters is
     // logged by the adapter through its pino logger (e.g. an expected M_NOT_FOUND is not an error).
     MabLogger.configure({ console: "off" });
@@ -75,6 +77,7 @@ export class Homeserver {
     });
     this.botUserId = `@${o.registration.senderLocalpart}:${o.domain}`;
     this.#log = o.log;
+    this.#onCreated = o.onCreated;
   }
 
   async initialise(): Promise<void> {
@@ -119,18 +122,39 @@ export class Homeserver {
     const path = `/_matrix/client/v3/rooms/${enc(roomId)}/send/${enc(type)}/${enc(txnId)}`;
     try {
       const r = await this.request(userId, "PUT", path, content);
+      this.#onCreated?.(type);
       return String(r.event_id);
     } catch (err) {
       if (errcodeOf(err) !== "M_FORBIDDEN") throw err;
       this.#log.debug({ userId, roomId, err: errText(err) }, "matrix: send refused; joining and retrying with the same txnId");
       await this.join(userId, roomId, true);
       const r = await this.request(userId, "PUT", path, content);
+      this.#onCreated?.(type);
       return String(r.event_id);
     }
   }
 
+  /** Whether `eventId` is an event of `roomId` (as `asUser` may see it). */
+  async hasEvent(asUser: string, roomId: string, eventId: string): Promise<boolean> {
+    try {
+      await this.request(asUser, "GET", `/_matrix/client/v3/rooms/${enc(roomId)}/event/${enc(eventId)}`);
+      return true;
+    } catch (err) {
+      if (errcodeOf(err) === "M_NOT_FOUND" || errcodeOf(err) === "M_FORBIDDEN") return false;
+      throw err;
+    }
+  }
+
+  /** The joined members of a room (as `asUser`, who must be in it). */
+  async joinedMembers(asUser: string, roomId: string): Promise<string[]> {
+    const r = await this.request(asUser, "GET", `/_matrix/client/v3/rooms/${enc(roomId)}/joined_members`);
+    const joined = r.joined;
+    return typeof joined === "object" && joined !== null ? Object.keys(joined) : [];
+  }
+
   async redact(userId: string, roomId: string, eventId: string, txnId: string, reason?: string): Promise<string> {
     const r = await this.request(userId, "PUT", `/_matrix/client/v3/rooms/${enc(roomId)}/redact/${enc(eventId)}/${enc(txnId)}`, reason === undefined ? {} : { reason });
+    this.#onCreated?.("m.room.redaction");
     return String(r.event_id);
   }
 
@@ -163,6 +187,7 @@ export class Homeserver {
 
   async setState(userId: string, roomId: string, type: string, stateKey: string, content: Record<string, unknown>): Promise<void> {
     await this.request(userId, "PUT", `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`, content);
+    this.#onCreated?.(type);
   }
 
   /** The membership of `user` in `roomId` as the bot (or `asUser`) sees it. */

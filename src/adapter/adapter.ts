@@ -50,6 +50,17 @@ export interface PortalApi {
   unlink(platformRoom: PlatformRoomId): Promise<boolean>;
 }
 
+/** One consent record of a local user, as a bridge command shows it (src/consent ConsentView). */
+export interface AdapterConsent {
+  /** incoming: `peer` asked the user; outgoing: the user asked `peer`. */
+  readonly direction: "incoming" | "outgoing";
+  /** The other side's MIMI URI and its ghost on this adapter. */
+  readonly peer: string;
+  readonly peerGhost: PlatformUserId;
+  readonly state: string;
+  readonly roomId?: string;
+}
+
 /** What an adapter can ask of the core. */
 export interface CoreApi {
   /** The provider domain this bridge serves (its users are mimi://<domain>/u/…). */
@@ -59,6 +70,11 @@ export interface CoreApi {
   /** Reports the adapter's connection state (never throw for transient faults). */
   reportStatus(state: ConnectionState, message?: string): void;
   readonly portals: PortalApi;
+  /**
+   * The consent records of a local platform user (e.g. a `consent list` bot command). Optional:
+   * a core without it (test doubles) makes the command say it is unavailable.
+   */
+  consents?(user: PlatformUserId): Promise<{ readonly policy: string; readonly records: readonly AdapterConsent[] }>;
 }
 
 /** One write of AdapterStore.batch. */

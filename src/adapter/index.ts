@@ -3,7 +3,7 @@
 // names, and the logger type.
 export * from "./types.ts";
 export type * from "./events.ts";
-export type { Adapter, AdapterContext, AdapterStore, AdapterStoreOp, CoreApi, Portal, PortalApi } from "./adapter.ts";
+export type { Adapter, AdapterConsent, AdapterContext, AdapterStore, AdapterStoreOp, CoreApi, Portal, PortalApi } from "./adapter.ts";
 export type {
   ConsentPromptingAdapter,
   EditHandlingAdapter,
