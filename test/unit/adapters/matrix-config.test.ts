@@ -119,5 +119,6 @@ test("MIMI-MATRIX-01: the sample's commented-out adapters.matrix example validat
     const resolved = resolveMatrixConfig({ ...matrix, registrationFile: file });
     assert.equal(resolved.listen.port, 29330);
     assert.deepEqual(resolved.admins, ["@admin:hs.example"]);
+    assert.deepEqual(resolved.metrics?.listen, { host: "127.0.0.1", port: 9330 });
   });
 });
