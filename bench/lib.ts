@@ -3,6 +3,8 @@
 //    "baselineValue": ..., "ratio": value / baselineValue, "runs": n}
 // The baseline is measured in the same process and run, interleaved with the subject, because
 // absolute times on these shared 2-core machines mean little (docs/PERFORMANCE.md).
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -70,4 +72,79 @@ export async function pool(n: number, width: number, task: (i: number) => Promis
     while (next < n) await task(next++);
   };
   await Promise.all(Array.from({ length: Math.min(width, n) }, worker));
+}
+
+/** Nearest-rank percentile of `xs` (NaN when there are no samples). */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? Number.NaN;
+}
+
+/** CPU time in ms (user + system) per process name; undefined where it could not be read. */
+export type CpuSample = Record<string, number | undefined>;
+
+/**
+ * CPU time of this process ("bench") and of other processes by PID, from /proc/<pid>/stat
+ * (fields 14 and 15, utime and stime, in clock ticks; proc(5)). Linux only: elsewhere the other
+ * processes read as undefined. For the "CPU ms per message" diagnostics of the bridge benches.
+ */
+export class CpuMeter {
+  readonly #pids = new Map<string, () => number | undefined>();
+  readonly #tick: number;
+
+  constructor(clockTicksPerSecond = 100) {
+    this.#tick = clockTicksPerSecond;
+  }
+
+  /** Counts `name`, whose PID is looked up at every sample (a restarted process keeps its name). */
+  track(name: string, pid: () => number | undefined): void {
+    this.#pids.set(name, pid);
+  }
+
+  names(): string[] {
+    return ["bench", ...this.#pids.keys()];
+  }
+
+  now(): CpuSample {
+    const own = process.cpuUsage();
+    const res: CpuSample = { bench: (own.user + own.system) / 1000 };
+    for (const [name, pid] of this.#pids) {
+      try {
+        const stat = readFileSync(`/proc/${pid() ?? "none"}/stat`, "utf8");
+        // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        res[name] = ((Number(fields[11]) + Number(fields[12])) * 1000) / this.#tick;
+      } catch {
+        res[name] = undefined;
+      }
+    }
+    return res;
+  }
+
+  /** CPU ms used between two samples, per process. */
+  static diff(before: CpuSample, after: CpuSample): CpuSample {
+    return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v === undefined || before[k] === undefined ? undefined : v - (before[k] ?? 0)]));
+  }
+
+  /** CPU ms per message per process (and their total) over rounds of `n` messages each. */
+  perMessage(rounds: readonly { cpu: CpuSample; n: number }[]): Record<string, number> {
+    const n = rounds.reduce((a, r) => a + r.n, 0);
+    const o: Record<string, number> = {};
+    for (const k of this.names()) {
+      const v = rounds.map((r) => r.cpu[k]);
+      if (n > 0 && v.every((x) => x !== undefined)) o[k] = Number((v.reduce((a: number, x) => a + (x ?? 0), 0) / n).toFixed(2));
+    }
+    o.total = Number(Object.values(o).reduce((a, x) => a + x, 0).toFixed(2));
+    return o;
+  }
+}
+
+/** The kernel's clock ticks per second (getconf CLK_TCK; 100 when that fails), for CpuMeter. */
+export function clockTicksPerSecond(): number {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
 }
