@@ -148,3 +148,75 @@ export function clockTicksPerSecond(): number {
     return 100;
   }
 }
+
+/** The rounds of one path side: one in flight ("pingpong") and pipelined. */
+export interface PathRounds<R> {
+  readonly pp: R[];
+  readonly pl: R[];
+}
+
+/**
+ * The measured runs of the bridge benches: per run and path, subject and baseline rounds
+ * alternate (AB, then BA: neither side always runs on a warmer machine), one in flight and then
+ * `inFlight` at once, until `runs` runs or the time budget (a run that would overrun it by the
+ * longest run so far × 1.5 is not started). Returns the rounds by `<path>/subject|baseline`.
+ */
+export async function alternatingRuns<P, R>(o: {
+  readonly paths: readonly (readonly [string, { readonly subject: P; readonly baseline: P }])[];
+  readonly runs: number;
+  readonly budgetMs: number;
+  readonly started: number;
+  readonly pingpongPerRound: number;
+  readonly pipelinedPerRound: number;
+  readonly inFlight: number;
+  readonly round: (path: P, n: number, width: number) => Promise<R>;
+  readonly note: (text: string) => void;
+}): Promise<{ rounds: Map<string, PathRounds<R>>; runs: number }> {
+  const rounds = new Map<string, PathRounds<R>>(o.paths.flatMap(([name]) => [`${name}/subject`, `${name}/baseline`].map((k): [string, PathRounds<R>] => [k, { pp: [], pl: [] }])));
+  let longest = 0;
+  let runs = 0;
+  for (let i = 0; i < o.runs; i++) {
+    const elapsed = performance.now() - o.started;
+    if (i > 0 && elapsed + longest * 1.5 > o.budgetMs) {
+      o.note(`time budget: stopping after ${i} runs (${Math.round(elapsed)} ms elapsed)`);
+      break;
+    }
+    const runStart = performance.now();
+    for (const [name, p] of o.paths) {
+      const order = i % 2 === 0 ? (["subject", "baseline"] as const) : (["baseline", "subject"] as const);
+      for (const side of order) rounds.get(`${name}/${side}`)?.pp.push(await o.round(p[side], o.pingpongPerRound, 1));
+      for (const side of order) rounds.get(`${name}/${side}`)?.pl.push(await o.round(p[side], o.pipelinedPerRound, o.inFlight));
+    }
+    longest = Math.max(longest, performance.now() - runStart);
+    runs++;
+  }
+  return { rounds, runs };
+}
+
+const ms1 = (x: number) => Number(x.toFixed(1));
+
+/**
+ * The common fields of a bridge bench's JSON line: rate (median over rounds) and pooled
+ * latency percentiles of the subject against the baseline measured in the same run, their
+ * ratios and the added latency.
+ */
+export function againstBaseline(subject: readonly { readonly rate: number; readonly lat: readonly number[] }[], baseline: readonly { readonly rate: number; readonly lat: readonly number[] }[]): Record<string, number> {
+  const lat = subject.flatMap((r) => r.lat);
+  const blat = baseline.flatMap((r) => r.lat);
+  const value = median(subject.map((r) => r.rate));
+  const baselineValue = median(baseline.map((r) => r.rate));
+  const [p50, p99, b50, b99] = [percentile(lat, 50), percentile(lat, 99), percentile(blat, 50), percentile(blat, 99)];
+  return {
+    value: ms1(value),
+    p50Ms: ms1(p50),
+    p99Ms: ms1(p99),
+    baselineValue: ms1(baselineValue),
+    baselineP50Ms: ms1(b50),
+    baselineP99Ms: ms1(b99),
+    ratio: Number((value / baselineValue).toFixed(4)),
+    latencyRatioP50: Number((p50 / b50).toFixed(2)),
+    latencyRatioP99: Number((p99 / b99).toFixed(2)),
+    addedP50Ms: ms1(p50 - b50),
+    addedP99Ms: ms1(p99 - b99),
+  };
+}

@@ -65,7 +65,7 @@ import { startProcessNetwork, type ProcessNetwork } from "../src/demo/processNet
 import { clientFor, type MatrixClient } from "../test/helpers/matrixClient.ts";
 import { freePort } from "../test/helpers/processes.ts";
 import { startSynapse, type SynapseServer } from "../test/helpers/synapse.ts";
-import { clockTicksPerSecond, CpuMeter, median, percentile, pool, type CpuSample } from "./lib.ts";
+import { againstBaseline, alternatingRuns, clockTicksPerSecond, CpuMeter, percentile, pool, type CpuSample } from "./lib.ts";
 
 const BENCH = "matrix";
 const PROVIDER = "a.example";
@@ -498,25 +498,17 @@ try {
   );
 
   // ---- measured runs ---------------------------------------------------------------------------------
-  type Acc = { pp: Round[]; pl: Round[] };
-  const acc = new Map<string, Acc>(PATHS.flatMap((name) => [`${name}/subject`, `${name}/baseline`].map((k): [string, Acc] => [k, { pp: [], pl: [] }])));
-  let longest = 0;
-  let runs = 0;
-  for (let i = 0; i < RUNS; i++) {
-    const elapsed = performance.now() - started;
-    if (i > 0 && elapsed + longest * 1.5 > TIME_BUDGET_MS) {
-      note(`time budget: stopping after ${i} runs (${Math.round(elapsed)} ms elapsed)`);
-      break;
-    }
-    const runStart = performance.now();
-    for (const [name, p] of paths) {
-      const order = i % 2 === 0 ? (["subject", "baseline"] as const) : (["baseline", "subject"] as const);
-      for (const side of order) acc.get(`${name}/${side}`)?.pp.push(await round(p[side], PINGPONG_PER_ROUND, 1));
-      for (const side of order) acc.get(`${name}/${side}`)?.pl.push(await round(p[side], PIPELINED_PER_ROUND, IN_FLIGHT));
-    }
-    longest = Math.max(longest, performance.now() - runStart);
-    runs++;
-  }
+  const { rounds: acc, runs } = await alternatingRuns({
+    paths,
+    runs: RUNS,
+    budgetMs: TIME_BUDGET_MS,
+    started,
+    pingpongPerRound: PINGPONG_PER_ROUND,
+    pipelinedPerRound: PIPELINED_PER_ROUND,
+    inFlight: IN_FLIGHT,
+    round,
+    note,
+  });
   for (const r of receivers) if (r.error instanceof FunctionalFailure) throw r.error;
 
   // ---- figures -------------------------------------------------------------------------------------
@@ -536,28 +528,13 @@ try {
       ["pingpong", s.pp, b.pp, 1, PINGPONG_PER_ROUND],
       ["pipelined", s.pl, b.pl, IN_FLIGHT, PIPELINED_PER_ROUND],
     ] as const) {
-      const lat = pooled(rs, (r) => r.lat);
-      const blat = pooled(bs, (r) => r.lat);
-      const value = median(rs.map((r) => r.rate));
-      const baselineValue = median(bs.map((r) => r.rate));
-      const [p50, p99, b50, b99] = [percentile(lat, 50), percentile(lat, 99), percentile(blat, 50), percentile(blat, 99)];
-      if (DEBUG) note(`${name} ${mode} subject ${JSON.stringify([...lat].sort((x, y) => x - y).map(ms))} baseline ${JSON.stringify([...blat].sort((x, y) => x - y).map(ms))}`);
+      if (DEBUG) note(`${name} ${mode} subject ${JSON.stringify(rs.flatMap((r) => r.lat).sort((x, y) => x - y).map(ms))} baseline ${JSON.stringify(bs.flatMap((r) => r.lat).sort((x, y) => x - y).map(ms))}`);
       out({
         bench: BENCH,
         figure: `${name}_${mode}_1KiB`,
-        value: Number(value.toFixed(1)),
+        ...againstBaseline(rs, bs),
         unit: "msg/s",
-        p50Ms: ms(p50),
-        p99Ms: ms(p99),
         baseline: `${baselineName[name]}, ${width} in flight`,
-        baselineValue: Number(baselineValue.toFixed(1)),
-        baselineP50Ms: ms(b50),
-        baselineP99Ms: ms(b99),
-        ratio: Number((value / baselineValue).toFixed(4)),
-        latencyRatioP50: Number((p50 / b50).toFixed(2)),
-        latencyRatioP99: Number((p99 / b99).toFixed(2)),
-        addedP50Ms: ms(p50 - b50),
-        addedP99Ms: ms(p99 - b99),
         split: p50s(rs),
         baselineSplit: p50s(bs),
         cpuMsPerMessage: cpu.perMessage(rs),

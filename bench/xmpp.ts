@@ -39,8 +39,7 @@
 // sample and the split of slow ping-pong messages on stderr. A message that does not arrive within
 // STALL_MS is a functional failure: exit 1. Speed never fails the benchmark. Prosody and the
 // providers are stopped by PID and the temp folders removed in `finally` (and on Ctrl-C).
-import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,7 +49,7 @@ import { HttpTransport, MimiClient, openClientStore } from "../src/client-api/sd
 import { xmppGhostFor, formatJid } from "../src/adapter/index.ts";
 import { startProcessNetwork, type ProcessNetwork } from "../src/demo/processNetwork.ts";
 import { startProsody, type ProsodyServer } from "../test/helpers/prosody.ts";
-import { median, pool } from "./lib.ts";
+import { againstBaseline, alternatingRuns, clockTicksPerSecond, CpuMeter, percentile, pool } from "./lib.ts";
 
 const BENCH = "xmpp";
 const PROVIDER = "a.example";
@@ -105,13 +104,6 @@ const started = performance.now();
 const out = (line: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(line) + "\n");
 const note = (text: string): void => void process.stderr.write(`[bench xmpp] ${text}\n`);
 const ms = (x: number) => Number(x.toFixed(1));
-
-/** Nearest-rank percentile. */
-function percentile(xs: readonly number[], p: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? Number.NaN;
-}
 
 class FunctionalFailure extends Error {}
 
@@ -231,34 +223,8 @@ class Arrivals {
   }
 }
 
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** The processes whose CPU time is counted per round (name → PID; this process is "bench"). */
-const cpuPids = new Map<string, () => number | undefined>();
-
-/** CPU time (user + system, ms) used so far by each counted process; undefined when unreadable. */
-function cpuNow(): Record<string, number | undefined> {
-  const own = process.cpuUsage();
-  const res: Record<string, number | undefined> = { bench: (own.user + own.system) / 1000 };
-  for (const [name, pid] of cpuPids) {
-    const id = pid();
-    try {
-      const stat = readFileSync(`/proc/${id}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      res[name] = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-    } catch {
-      res[name] = undefined;
-    }
-  }
-  return res;
-}
+/** CPU time per process per round (this process is "bench"; the providers and Prosody by PID). */
+const cpuMeter = new CpuMeter(clockTicksPerSecond());
 
 interface Path {
   /** Short tag in message keys. */
@@ -286,7 +252,7 @@ async function round(path: Path, n: number, width: number): Promise<Round> {
   const lat: number[] = [];
   const toHub: number[] = [];
   const fromHub: number[] = [];
-  const cpu0 = cpuNow();
+  const cpu0 = cpuMeter.now();
   const t0 = performance.now();
   await pool(n, width, async (i) => {
     const key = `${path.tag}${r}-${i}`;
@@ -308,8 +274,7 @@ async function round(path: Path, n: number, width: number): Promise<Round> {
     if (process.env.BENCH_XMPP_DEBUG && (lat.at(-1) ?? 0) > (width === 1 ? 60 : 500)) note(`slow ${key}: ${ms(lat.at(-1) ?? 0)} ms at ${Math.round(s - started)} ms${w?.hubTs === undefined ? "" : ` (to hub ${w.hubTs - sentWall}, from hub ${w.at - w.hubTs})`}`);
   });
   const rate = (n * 1000) / (performance.now() - t0);
-  const cpu1 = cpuNow();
-  const cpu = Object.fromEntries(Object.entries(cpu1).map(([k, v]) => [k, v === undefined || cpu0[k] === undefined ? undefined : v - (cpu0[k] ?? 0)]));
+  const cpu = CpuMeter.diff(cpu0, cpuMeter.now());
   return { rate, lat, toHub, fromHub, cpu, n };
 }
 
@@ -359,8 +324,8 @@ try {
   const remoteApi = net.providers[REMOTE]?.clientApiUrl;
   if (remoteApi === undefined) throw new FunctionalFailure(`no provider ${REMOTE}`);
   const network = net;
-  for (const d of [PROVIDER, REMOTE]) cpuPids.set(d, () => network.providers[d]?.pid());
-  cpuPids.set("prosody", () => server.pid());
+  for (const d of [PROVIDER, REMOTE]) cpuMeter.track(d, () => network.providers[d]?.pid());
+  cpuMeter.track("prosody", () => server.pid());
 
   const alice = new XmppUser(server, "alice");
   const xbob = new XmppUser(server, "bob");
@@ -484,25 +449,17 @@ try {
   note(`setup ${Math.round(t1 - started)} ms (subscription → consent granted → approval ${Math.round(consentMs)} ms); direct room ${roomId} opened by the first message in ${Math.round(openMs)} ms; warm-up done at ${Math.round(performance.now() - started)} ms`);
 
   // ---- measured runs ---------------------------------------------------------------------------------
-  type Acc = { pp: Round[]; pl: Round[] };
-  const acc = new Map<string, Acc>(PATHS.flatMap((name) => [`${name}/subject`, `${name}/baseline`].map((k): [string, Acc] => [k, { pp: [], pl: [] }])));
-  let longest = 0;
-  let runs = 0;
-  for (let i = 0; i < RUNS; i++) {
-    const elapsed = performance.now() - started;
-    if (i > 0 && elapsed + longest * 1.5 > TIME_BUDGET_MS) {
-      note(`time budget: stopping after ${i} runs (${Math.round(elapsed)} ms elapsed)`);
-      break;
-    }
-    const runStart = performance.now();
-    for (const [name, p] of paths) {
-      const order = i % 2 === 0 ? (["subject", "baseline"] as const) : (["baseline", "subject"] as const);
-      for (const side of order) acc.get(`${name}/${side}`)?.pp.push(await round(p[side], PINGPONG_PER_ROUND, 1));
-      for (const side of order) acc.get(`${name}/${side}`)?.pl.push(await round(p[side], PIPELINED_PER_ROUND, IN_FLIGHT));
-    }
-    longest = Math.max(longest, performance.now() - runStart);
-    runs++;
-  }
+  const { rounds: acc, runs } = await alternatingRuns({
+    paths,
+    runs: RUNS,
+    budgetMs: TIME_BUDGET_MS,
+    started,
+    pingpongPerRound: PINGPONG_PER_ROUND,
+    pipelinedPerRound: PIPELINED_PER_ROUND,
+    inFlight: IN_FLIGHT,
+    round,
+    note,
+  });
 
   // ---- figures -------------------------------------------------------------------------------------
   const baselineName = {
@@ -518,40 +475,17 @@ try {
       ["pingpong", s.pp, b.pp, 1, PINGPONG_PER_ROUND],
       ["pipelined", s.pl, b.pl, IN_FLIGHT, PIPELINED_PER_ROUND],
     ] as const) {
-      const lat = pooled(rs, (r) => r.lat);
-      const blat = pooled(bs, (r) => r.lat);
-      const value = median(rs.map((r) => r.rate));
-      const baselineValue = median(bs.map((r) => r.rate));
-      const [p50, p99, b50, b99] = [percentile(lat, 50), percentile(lat, 99), percentile(blat, 50), percentile(blat, 99)];
-      if (process.env.BENCH_XMPP_DEBUG) note(`${name} ${mode} subject ${JSON.stringify([...lat].sort((x, y) => x - y).map(ms))} baseline ${JSON.stringify([...blat].sort((x, y) => x - y).map(ms))}`);
+      if (process.env.BENCH_XMPP_DEBUG) note(`${name} ${mode} subject ${JSON.stringify(rs.flatMap((r) => r.lat).sort((x, y) => x - y).map(ms))} baseline ${JSON.stringify(bs.flatMap((r) => r.lat).sort((x, y) => x - y).map(ms))}`);
       const toHub = pooled(rs, (r) => r.toHub);
       // CPU ms per message of every process, summed over the runs (diagnostic, not a figure).
-      const cpuPer = (rounds: Round[]) => {
-        const n = rounds.reduce((a, r) => a + r.n, 0);
-        const o: Record<string, number> = {};
-        for (const k of ["bench", ...cpuPids.keys()]) {
-          const v = rounds.map((r) => r.cpu[k]);
-          if (v.every((x) => x !== undefined)) o[k] = Number((v.reduce((a: number, x) => a + (x ?? 0), 0) / n).toFixed(2));
-        }
-        o.total = Number(Object.values(o).reduce((a, x) => a + x, 0).toFixed(2));
-        return o;
-      };
+      const cpuPer = (rounds: Round[]) => cpuMeter.perMessage(rounds);
       const fromHub = pooled(rs, (r) => r.fromHub);
       out({
         bench: BENCH,
         figure: `${name}_${mode}_1KiB`,
-        value: Number(value.toFixed(1)),
+        ...againstBaseline(rs, bs),
         unit: "msg/s",
-        p50Ms: ms(p50),
-        p99Ms: ms(p99),
         baseline: `${baselineName[name]}, ${width} in flight`,
-        baselineValue: Number(baselineValue.toFixed(1)),
-        baselineP50Ms: ms(b50),
-        baselineP99Ms: ms(b99),
-        ratio: Number((value / baselineValue).toFixed(4)),
-        latencyRatioP50: Number((p50 / b50).toFixed(1)),
-        addedP50Ms: ms(p50 - b50),
-        addedP99Ms: ms(p99 - b99),
         ...(toHub.length > 0 ? { sendToHubAcceptedP50Ms: ms(percentile(toHub, 50)), hubAcceptedToReceiverP50Ms: ms(percentile(fromHub, 50)) } : {}),
         cpuMsPerMessage: cpuPer(rs),
         baselineCpuMsPerMessage: cpuPer(bs),
