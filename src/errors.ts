@@ -146,6 +146,7 @@ export const errorCatalogue = {
   MIMI_ERR_BRIDGE_NOT_LOCAL: { category: "validation", status: 400, message: "the platform user is neither one of this bridge's users nor a ghost of a MIMI user" },
   MIMI_ERR_BRIDGE_NO_PORTAL: { category: "not_found", status: 404, message: "no MIMI room is bridged to this platform room" },
   MIMI_ERR_BRIDGE_ADAPTER_UNKNOWN: { category: "validation", status: 400, message: "no adapter of that name is built into this bridge" },
+  MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE: { category: "peer", status: 503, message: "the bridged platform could not say whether the user exists; try again later" },
 
   // ---- discovery: identifierQuery (protocol-06 §5.8) and the SII → SSI discovery service -------
   MIMI_ERR_DISCOVERY_RATE_LIMITED: { category: "policy", status: 429, message: "too many discovery requests; try again later" },

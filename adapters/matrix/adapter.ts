@@ -146,6 +146,8 @@ export class MatrixAdapter
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Creator of an alias portal (platformRoomFor of a direct room: the ghost), before the room exists. */
   readonly #creators = new Map<string, string>();
+  /** The local user of a direct alias portal (platformRoomFor), to find an earlier consent DM with the ghost. */
+  readonly #directLocals = new Map<string, string>();
   /** Alias → Matrix room ID (also in the store). */
   readonly #aliasRooms = new Map<string, string>();
   /** Serialises the creation of each alias portal. */
@@ -324,13 +326,28 @@ export class MatrixAdapter
     return this.#ids?.parseGhost(user);
   }
 
+  /**
+   * UserDirectoryAdapter: whether the homeserver has this local user (so a MIMI user can reach a
+   * Matrix user who never used the bridge). Only users of the homeserver's domain that are not
+   * ghosts or the bot; the homeserver answers (Intents.userExists).
+   */
+  async platformUserExists(user: PlatformUserId): Promise<boolean> {
+    const { ids, hs } = this.#need();
+    if (!ids.isLocal(user)) return false;
+    return hs.userExists(user);
+  }
+
   platformRoomFor(room: { readonly roomId: string; readonly kind: RoomKindName; readonly localUsers: readonly PlatformUserId[]; readonly remoteUsers: readonly string[] }): PlatformRoomId {
     const ids = this.#ids;
     if (ids === undefined) throw new MimiError("MIMI_ERR_INTERNAL", "platformRoomFor() before init()");
     const alias = ids.portalAlias(room.roomId);
     const [remote] = room.remoteUsers;
     // A direct room is a DM created by the peer's ghost; other rooms are created by the bot.
-    if (room.kind === "direct" && remote !== undefined) this.#creators.set(alias, ids.ghostFor(remote));
+    if (room.kind === "direct" && remote !== undefined) {
+      this.#creators.set(alias, ids.ghostFor(remote));
+      const [local] = room.localUsers;
+      if (local !== undefined) this.#directLocals.set(alias, local);
+    }
     return platformRoomId(alias);
   }
 
@@ -374,6 +391,20 @@ export class MatrixAdapter
     await ctx.store.put(`creator/${alias}`, creator);
     this.#creators.set(alias, creator);
     const direct = kind === "direct" && creator !== hs.botUserId;
+    if (direct) {
+      // The ghost already has a DM with this user: the one it opened for the MIMI consent request
+      // and the user joined (which granted consent). The direct room goes there, so the user has
+      // one DM with the ghost, not two (leaving it still revokes consent, and leaves the room).
+      const local = this.#directLocals.get(alias);
+      const dm = local === undefined ? undefined : await ctx.store.get<string>(`dmreq-by/${local}/${creator}`);
+      if (local !== undefined && dm !== undefined && (await hs.membership(dm, local, creator).catch(() => undefined)) === "join") {
+        // The portal's alias names the DM on the homeserver too, as it names every portal room.
+        await hs.createAlias(alias, dm);
+        await this.#rememberAlias(alias, dm);
+        ctx.log.info({ alias, roomId: dm }, "matrix: a MIMI direct room uses the consent DM of its two users");
+        return dm;
+      }
+    }
     const options: Record<string, unknown> = {
       room_alias_name: MatrixIds.aliasLocalpart(alias),
       preset: direct ? "trusted_private_chat" : "private_chat",
@@ -555,13 +586,14 @@ export class MatrixAdapter
       switch (change.change) {
         case "added": {
           if (local) {
+            const portal = await ctx.core.portals.byPlatformRoom(platformRoomId(change.room));
+            const direct = portal?.kind === "direct" && actor !== hs.botUserId;
             const m = await hs.membership(roomId, user, actor);
             if (m !== "join" && m !== "invite") {
               if (m === "ban") await hs.unban(actor, roomId, user);
-              await hs.invite(actor, roomId, user);
+              await hs.invite(actor, roomId, user, { isDirect: direct });
             }
-            const portal = await ctx.core.portals.byPlatformRoom(platformRoomId(change.room));
-            if (portal?.kind === "direct" && actor !== hs.botUserId) await hs.markDirect(actor, user, roomId).catch(() => undefined);
+            if (direct) await hs.markDirect(actor, user, roomId).catch(() => undefined);
           } else {
             await this.#ghostReady(user, change.user);
             if (actor !== user) {

@@ -219,8 +219,17 @@ export class Homeserver {
     this.#joined.delete(`${userId}\n${roomId}`);
   }
 
-  async invite(asUser: string, roomId: string, target: string): Promise<void> {
+  /**
+   * Invites `target`. `isDirect`: the invite carries `is_direct: true` (CS API §Direct Messaging:
+   * the invitee's client files the room under m.direct), which /invite cannot send; the member
+   * state event with membership invite can (what mautrix does too).
+   */
+  async invite(asUser: string, roomId: string, target: string, options: { isDirect?: boolean } = {}): Promise<void> {
     try {
+      if (options.isDirect === true) {
+        await this.request(asUser, "PUT", `/_matrix/client/v3/rooms/${enc(roomId)}/state/m.room.member/${enc(target)}`, { membership: "invite", is_direct: true });
+        return;
+      }
       await this.request(asUser, "POST", `/_matrix/client/v3/rooms/${enc(roomId)}/invite`, { user_id: target });
     } catch (err) {
       // Already in the room or invited: fine.
@@ -260,6 +269,21 @@ export class Homeserver {
     await this.request(userId, "PUT", `/_matrix/client/v3/profile/${enc(userId)}/displayname`, { displayname: name });
   }
 
+  /**
+   * Whether the homeserver has `userId`: GET /profile/{userId} as the bot (Matrix CS API
+   * "Profiles": 404 when the user does not exist). Any other failure means the homeserver cannot
+   * tell now: MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE wrapping it.
+   */
+  async userExists(userId: string): Promise<boolean> {
+    try {
+      await this.request(this.botUserId, "GET", `/_matrix/client/v3/profile/${enc(userId)}`);
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw new MimiError("MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE", `the homeserver could not say whether a user exists: ${errText(err)}`, { cause: err });
+    }
+  }
+
   /** POST /createRoom as `userId`; an alias already taken resolves to the existing room. */
   async createRoom(userId: string, options: Record<string, unknown>): Promise<string> {
     try {
@@ -273,6 +297,16 @@ export class Homeserver {
         const existing = await this.resolveAlias(`#${aliasName}:${this.botUserId.slice(this.botUserId.indexOf(":") + 1)}`);
         if (existing !== undefined) return existing;
       }
+      throw err;
+    }
+  }
+
+  /** PUT /directory/room/{alias} as the bot (the alias namespace is the bridge's, exclusive); an alias already on `roomId` is fine. */
+  async createAlias(alias: string, roomId: string): Promise<void> {
+    try {
+      await this.request(this.botUserId, "PUT", `/_matrix/client/v3/directory/room/${enc(alias)}`, { room_id: roomId });
+    } catch (err) {
+      if (errcodeOf(err) === "M_UNKNOWN" && (await this.resolveAlias(alias)) === roomId) return;
       throw err;
     }
   }

@@ -166,6 +166,18 @@ export interface ReceiptHandlingAdapter {
 export interface HealthReportingAdapter {
   health(): AdapterStatus;
 }
+/**
+ * An adapter that can ask its platform whether a local user exists. The core asks it when a
+ * consent request or a key-material claim (a room add) names mimi://<domain>/u/<name> that has no
+ * MIMI account yet: a platform user who never used the bridge is still reachable, so the core
+ * creates the account and hosted client on demand. `user` is always `localUserFor(uri)` (never a
+ * ghost or the bot). Resolve false for a user the platform does not know; throw (a MimiError)
+ * when the platform cannot say (down), so the requester sees a failure rather than silence.
+ * Without it, only users that already used the bridge are reachable.
+ */
+export interface UserDirectoryAdapter {
+  platformUserExists(user: PlatformUserId): Promise<boolean>;
+}
 
 const has = (a: object, name: string) => typeof (a as Record<string, unknown>)[name] === "function";
 
@@ -177,6 +189,7 @@ export const isConsentPrompting = (a: Adapter): a is Adapter & ConsentPromptingA
 export const isTypingHandling = (a: Adapter): a is Adapter & TypingHandlingAdapter => has(a, "handleMimiTyping");
 export const isReceiptHandling = (a: Adapter): a is Adapter & ReceiptHandlingAdapter => has(a, "handleMimiReadReceipt");
 export const isHealthReporting = (a: Adapter): a is Adapter & HealthReportingAdapter => has(a, "health");
+export const isUserDirectory = (a: Adapter): a is Adapter & UserDirectoryAdapter => has(a, "platformUserExists");
 
 /**
  * Checks that an adapter's declared capabilities match the optional interfaces it implements

@@ -13,6 +13,7 @@ export type {
   RetractionHandlingAdapter,
   RoomMetadataHandlingAdapter,
   TypingHandlingAdapter,
+  UserDirectoryAdapter,
 } from "./adapter.ts";
 export {
   capabilityMismatches,
@@ -24,6 +25,7 @@ export {
   isRetractionHandling,
   isRoomMetadataHandling,
   isTypingHandling,
+  isUserDirectory,
 } from "./adapter.ts";
 export type { Logger } from "../log.ts";
 export { MimiError, isMimiError } from "../errors.ts";

@@ -23,6 +23,7 @@ import {
   isReceiptHandling,
   isRetractionHandling,
   isRoomMetadataHandling,
+  isUserDirectory,
 } from "../adapter/adapter.ts";
 import type { Attachment, MimiSender, PlatformEvent, RoomKindName, SubmitResult } from "../adapter/events.ts";
 import type { ConnectionState, PlatformEventId, PlatformRoomId, PlatformUserId } from "../adapter/types.ts";
@@ -89,6 +90,7 @@ export class BridgeHost {
   readonly #abort = new AbortController();
   #secret: Uint8Array | undefined;
   #consentOff: (() => void) | undefined;
+  #provisionOff: (() => void) | undefined;
 
   constructor(o: BridgeHostOptions) {
     this.#o = o;
@@ -155,11 +157,15 @@ export class BridgeHost {
         this.#log.error({ err, adapter: id }, "adapter failed to start");
       }
     }
+    // Once the adapters can answer: a consent request or a room add for a platform user who never
+    // used the bridge creates its account and hosted client (#provisionLocalUser).
+    this.#provisionOff = this.#o.services.consent.onUnknownLocalUser((uri) => this.#provisionLocalUser(uri));
   }
 
   async stop(): Promise<void> {
     this.#abort.abort();
     this.#consentOff?.();
+    this.#provisionOff?.();
     for (const [id, a] of this.#adapters) {
       try {
         await a.adapter.stop();
@@ -283,6 +289,37 @@ export class BridgeHost {
     this.#hosted.set(name, hosted);
     this.#log.info({ user: name, adapter: adapter.info.id }, "hosting an MLS client for a legacy user");
     return hosted;
+  }
+
+  /**
+   * A local MIMI user without an account (mimi://<our domain>/u/<name>) named by a consent request
+   * or a key-material claim: when an adapter maps it to a platform user that its platform has
+   * (UserDirectoryAdapter.platformUserExists), the account and hosted client are created now, as
+   * at the user's first gesture, so a legacy user is reachable before it ever used the bridge.
+   * False for anyone else (unknown users keep the answer unknown users get). An adapter that
+   * cannot tell (platform down) throws, and so does this.
+   */
+  async #provisionLocalUser(uri: string): Promise<boolean> {
+    let name: string;
+    try {
+      const parsed = parseUserUri(uri);
+      if (parsed.host !== this.#o.services.domain) return false;
+      name = parsed.user;
+    } catch {
+      return false;
+    }
+    if (this.#hosted.has(name)) return true;
+    for (const { adapter } of this.#adapters.values()) {
+      if (!isUserDirectory(adapter)) continue;
+      const platformUser = adapter.localUserFor(uri);
+      // Only a platform user that maps back to this very name (never a ghost or the bot).
+      if (platformUser === undefined || this.#localName(adapter, platformUser) !== name) continue;
+      if (!(await adapter.platformUserExists(platformUser))) continue;
+      await this.#ensureClient(adapter, platformUser);
+      this.#log.info({ adapter: adapter.info.id }, "created the account of a platform user on first contact from MIMI");
+      return true;
+    }
+    return false;
   }
 
   /**
@@ -680,8 +717,18 @@ export class BridgeHost {
       case "roleChanged":
       case "left": {
         const user = event.type === "left" ? undefined : event.user;
+        // The hosted client's own removal says why (SDK LeftEvent.reason): a ban must show as a
+        // ban on the platform (Matrix ban, XMPP 301), a removal as a kick, a leave as a leave.
         const change =
-          event.type === "participantAdded" ? "added" : event.type === "participantRemoved" ? "removed" : event.type === "participantBanned" ? "banned" : event.type === "roleChanged" ? "role" : "left";
+          event.type === "participantAdded"
+            ? "added"
+            : event.type === "participantRemoved"
+              ? "removed"
+              : event.type === "participantBanned"
+                ? "banned"
+                : event.type === "roleChanged"
+                  ? "role"
+                  : event.reason;
         const subject = user ?? `mimi://${this.#o.services.domain}/u/${name}`;
         // The SDK reports role indexes; adapters get the room policy's role names (MimiParticipantChange.role).
         const roleIndex = event.type === "participantAdded" ? event.role : event.type === "roleChanged" ? event.to : undefined;
@@ -730,7 +777,8 @@ export class BridgeHost {
     const peer = n.kind === "request" || n.kind === "cancel" ? n.requester : n.target;
     if (providerOf(localUser) !== this.#o.services.domain) return;
     // The adapter that serves the user: the one hosting its client, else the first that maps it
-    // (a legacy user can be asked before it ever used the bridge).
+    // (an account without a running client). A legacy user who never used the bridge has a
+    // hosted client by now: the consent service had it created (#provisionLocalUser).
     const hosted = this.#hosted.get(parseUserUri(localUser).user);
     let target: { adapter: Adapter; platformUser: PlatformUserId } | undefined;
     if (hosted) {

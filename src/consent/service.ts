@@ -144,8 +144,16 @@ export type ConsentNotice =
   | { readonly kind: "request" | "cancel"; readonly requester: string; readonly target: string; readonly roomId: string | undefined }
   | { readonly kind: "grant" | "revoke"; readonly requester: string; readonly target: string; readonly roomId: string | undefined };
 
+/**
+ * Creates the account of a local user who has none yet but whom a platform behind this provider
+ * has (a bridged user who never used the bridge); resolves true once the account exists, false
+ * for a user no platform knows. May throw when a platform cannot say (it is down).
+ */
+export type LocalUserProvisioner = (userUri: string) => Promise<boolean>;
+
 export class ConsentService {
   readonly #listeners = new Set<(notice: ConsentNotice) => void>();
+  readonly #provisioners = new Set<LocalUserProvisioner>();
   readonly #o: ConsentServiceOptions;
   readonly #log: Logger;
   readonly consentStore: ConsentStore;
@@ -232,12 +240,39 @@ export class ConsentService {
     return (await this.#o.accounts.getUser(parseUserUri(uri).user)) !== undefined;
   }
 
+  /**
+   * Lets a bridge create, on demand, the account of a local user its platform has (the bridge
+   * host: a legacy user can be asked, or added to a room, before it ever used the bridge).
+   * Returns the unsubscribe function.
+   */
+  onUnknownLocalUser(fn: LocalUserProvisioner): () => void {
+    this.#provisioners.add(fn);
+    return () => this.#provisioners.delete(fn);
+  }
+
+  /**
+   * Whether a local user exists, creating the account of a platform user who has none yet (the
+   * provisioners). Errors of a provisioner (its platform is down) propagate: the peer is told to
+   * try again instead of the request being dropped silently.
+   */
+  async #provisioned(uri: string): Promise<boolean> {
+    if (await this.#userExists(uri)) return true;
+    if (!this.#isLocalUser(uri)) return false;
+    for (const provision of this.#provisioners) {
+      if (await provision(uri)) return this.#userExists(uri);
+    }
+    return false;
+  }
+
   // ---- enforcement: keyMaterial (target side) ------------------------------------------------------
 
   /** The ConsentGate of KeyMaterialService (protocol-06 §5.7: enforced when answering keyMaterial). */
   gate(): ConsentGate {
     return {
       keyMaterial: (requester, target, roomId) => this.#keyMaterialDecision(requester, target, roomId),
+      // A room add of a bridged user who never used the bridge claims its KeyPackages: its account
+      // and hosted client are created first (with KeyPackages), then consent decides as for anyone.
+      provision: (target) => this.#provisioned(target),
       // MIMI-PROTO-CONSENT-08: with consent enforced, an unknown user answers like one who declined.
       unknownTarget: () => (this.#o.config.preConsent === "off" ? "userUnknown" : "noConsent"),
     };
@@ -591,8 +626,12 @@ export class ConsentService {
     // MIMI-PROTO-CONSENT-03: the target must be ours, MIMI-PROTO-CONSENT-04: the requester the sender's.
     if (providerOf(target) !== this.#o.domain) throw new MimiError("MIMI_ERR_CONSENT_SCOPE_MISMATCH", `targetUri ${target} is not a user of ${this.#o.domain}`);
     if (providerOf(requester) !== peer) throw new MimiError("MIMI_ERR_CONSENT_SCOPE_MISMATCH", `requesterUri ${requester} is not a user of ${peer}`);
-    // MIMI-PROTO-CONSENT-05: an unknown target is answered 201 like any other (privacy).
-    if (!(await this.#userExists(target))) return;
+    // MIMI-PROTO-CONSENT-05: an unknown target is answered 201 like any other (privacy: the
+    // requester cannot tell who exists, so its `delivered` stays true). A request (not a cancel)
+    // to a platform user behind a bridge who has no account yet creates it first: a bridged user
+    // is reachable before its first gesture, and is then prompted on its platform (onNotice).
+    const exists = entry.consentOperation === ConsentOperation.request ? await this.#provisioned(target) : await this.#userExists(target);
+    if (!exists) return;
     const now = this.#now();
     await this.#o.store.withLock(ConsentStore.lockKey("in", requester, target), async () => {
       const existing = await this.consentStore.get("incoming", requester, target, roomId);

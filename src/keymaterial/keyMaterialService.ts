@@ -42,6 +42,11 @@ export interface ConsentGate {
    * unknown user and one who declined look the same (MIMI-PROTO-CONSENT-08). Default userUnknown.
    */
   unknownTarget?(requester: string, target: string): "userUnknown" | "noConsent";
+  /**
+   * For a target without an account: creates it when a platform behind this provider has the
+   * user (a bridged user who never used the bridge), true if it exists now. Optional.
+   */
+  provision?(target: string): Promise<boolean>;
 }
 
 /** Admits everything: the behaviour before consent enforcement (issue 4). */
@@ -77,7 +82,8 @@ export class KeyMaterialService {
     if (providerOf(target) !== this.#o.domain) return this.#respond(KeyMaterialUserCode.userUnknown, target);
     const gate = this.#o.consent ?? openConsentGate;
     const { user } = parseUserUri(target);
-    const account = await this.#o.accounts.getUser(user);
+    let account = await this.#o.accounts.getUser(user);
+    if (!account && (await gate.provision?.(target)) === true) account = await this.#o.accounts.getUser(user);
     if (!account) {
       const code = gate.unknownTarget?.(request.requestingUser.uri, target) ?? "userUnknown";
       return this.#respond(code === "noConsent" ? KeyMaterialUserCode.noConsent : KeyMaterialUserCode.userUnknown, target);

@@ -220,6 +220,8 @@ interface OperationContext {
   readonly as: MimiAuthenticationService;
   readonly appDataReason: string | undefined;
   policyReason: { code: MimiErrorCode; reason: string } | undefined;
+  /** Component data the operation's app_data_update proposals produced (undefined: removed or invalid). */
+  readonly appDataAfter: ReadonlyMap<number, Uint8Array | undefined>;
 }
 
 async function operationContext(client: MlsClient, extraChecks: readonly CredentialCheck[] = []): Promise<OperationContext> {
@@ -227,12 +229,18 @@ async function operationContext(client: MlsClient, extraChecks: readonly Credent
   const as = createAuthenticationService([...(client.options.credentialChecks ?? []), ...extraChecks]);
   const handlers = client.options.componentHandlers === undefined ? mimiComponentHandlers : new Map([...mimiComponentHandlers, ...client.options.componentHandlers]);
   const reasons: { appData: string | undefined } = { appData: undefined };
+  const appDataAfter = new Map<number, Uint8Array | undefined>();
+  const update = makeAppDataUpdateCallback(handlers, (reason) => {
+    reasons.appData = reason;
+  });
   const config: ClientConfig = {
     ...defaultClientConfig,
     authService: as,
-    appDataUpdateCallback: makeAppDataUpdateCallback(handlers, (reason) => {
-      reasons.appData = reason;
-    }),
+    appDataUpdateCallback: (componentId, currentData, updates) => {
+      const out = update(componentId, currentData, updates);
+      appDataAfter.set(componentId, out);
+      return out;
+    },
   };
   return {
     cs,
@@ -242,6 +250,7 @@ async function operationContext(client: MlsClient, extraChecks: readonly Credent
       return reasons.appData;
     },
     policyReason: undefined,
+    appDataAfter,
   };
 }
 
@@ -862,6 +871,12 @@ export type ProcessResult =
       readonly epoch: bigint;
       /** This client was removed by the commit; `group` is no longer usable for sending. */
       readonly removedSelf: boolean;
+      /**
+       * Only with `removedSelf`: the participant_list the commit leaves behind (`group` keeps the
+       * previous epoch's, since a removed member cannot enter the new one). It tells a ban (the
+       * user listed with role_index 1, room-policy-03 §8.1.3) from a removal (not listed).
+       */
+      readonly participantsAfter?: ParticipantListData;
       readonly addedLeafIndexes: readonly number[];
       readonly removedLeafIndexes: readonly number[];
       /** Components whose data changed, appeared or disappeared. */
@@ -971,16 +986,29 @@ function finishHandshake(group: MlsGroup, ctx: OperationContext, newState: Clien
   const removedSelf = newState.groupActiveState.kind === "removedFromGroup";
   if (!removedSelf) checkGroupInvariants(next);
   const changes = removedSelf ? { added: [], removed: [ownLeafIndex(group)], changedComponents: [] } : commitChanges(group, next);
+  const participantsAfter = removedSelf ? participantListAfter(group, ctx) : undefined;
   return {
     kind: "commit",
     group: next,
     sender,
     epoch: epoch(next),
     removedSelf,
+    ...(participantsAfter === undefined ? {} : { participantsAfter }),
     addedLeafIndexes: changes.added,
     removedLeafIndexes: changes.removed,
     changedComponents: changes.changedComponents,
   };
+}
+
+/**
+ * The participant_list after a commit that removed this client: what its app_data_update
+ * proposals produced (ts-mls validated and applied them, mls-extensions-09 §4.7, before it
+ * stopped at the removal), else the current one (the commit did not change it).
+ */
+function participantListAfter(group: MlsGroup, ctx: OperationContext): ParticipantListData | undefined {
+  if (!ctx.appDataAfter.has(MimiComponentId.participant_list)) return getParticipantList(group);
+  const bytes = ctx.appDataAfter.get(MimiComponentId.participant_list);
+  return bytes === undefined ? undefined : decodeParticipantListData(bytes);
 }
 
 /** processMessage for a handshake only (proposal or commit); application messages are refused. */

@@ -124,7 +124,7 @@ export function formatEvent(e: MimiEvent): string {
     case "joined":
       return `${when} ${e.roomId} joined (${e.via})`;
     case "left":
-      return `${when} ${e.roomId} ${e.reason === "left" ? "left the room" : "removed from the room"}${by}`;
+      return `${when} ${e.roomId} ${e.reason === "left" ? "left the room" : e.reason === "banned" ? "banned from the room" : "removed from the room"}${by}`;
     case "participantAdded":
       return `${when} ${e.roomId} ${e.user} added with role ${e.role}${by}`;
     case "participantRemoved":

@@ -54,7 +54,7 @@ import type { Store } from "../../storage/index.ts";
 import { buildMessage, interpretMessage } from "./content.ts";
 import type { ExternalAttachment } from "./content.ts";
 import type { MessageOperation, MessageStatusEntry } from "./content.ts";
-import { MIMI_EVENT_TYPES, fromStored, memberEvents, metadataEvents, participantEvents, toStored } from "./events.ts";
+import { MIMI_EVENT_TYPES, fromStored, memberEvents, metadataEvents, participantEvents, removalReason, toStored } from "./events.ts";
 import type { MimiEvent, MimiEventOf, MimiEventType } from "./events.ts";
 import { groupInfoRequest, openGroupInfoResponse, signedKeyMaterialRequest } from "./requests.ts";
 import { retryOnWrongEpoch } from "./retry.ts";
@@ -1141,7 +1141,12 @@ export class MimiClient {
       tx.groups.set(ev.roomId, null);
       const leaving = room.leaving === true;
       tx.rooms.set(ev.roomId, { roomId: ev.roomId, status: leaving ? "left" : "removed", ...(room.kind === undefined ? {} : { kind: room.kind }), joinedAt: room.joinedAt });
-      tx.emit({ ...base, type: "left", reason: leaving ? "left" : "removed" });
+      // A ban (the commit's participant list keeps the user with the ban role) even over our own
+      // pending leave; else our leave, or a removal. A bridge shows a ban as a ban (Matrix
+      // membership "ban", XMPP MUC status 301), not as a kick.
+      const removal = removalReason(r.participantsAfter, group.client.identity.userUri);
+      const reason = removal === "banned" ? "banned" : leaving ? "left" : "removed";
+      tx.emit({ ...base, type: "left", reason });
       return;
     }
     for (const e of this.#commitEvents(group, r.group, base)) tx.emit(e);

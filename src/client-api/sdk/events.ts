@@ -53,10 +53,14 @@ export interface JoinedEvent extends RoomEventBase {
   readonly via: "create" | "welcome" | "externalJoin";
 }
 
-/** This client is no longer a member (it left, or was removed or banned). */
+/**
+ * This client is no longer a member: it left (its own leave was committed), it was banned (the
+ * commit lists its user with the ban role, room-policy-03 §8.1.3) or removed (not listed any
+ * more). `by` is the committer's user.
+ */
 export interface LeftEvent extends RoomEventBase {
   readonly type: "left";
-  readonly reason: "left" | "removed";
+  readonly reason: "left" | "removed" | "banned";
 }
 
 export interface ParticipantAddedEvent extends RoomEventBase {
@@ -125,6 +129,14 @@ export const MIMI_EVENT_TYPES: readonly MimiEventType[] = [
 
 /** role_index 1 is the ban role (room-policy-03 §8.1.3). */
 const BANNED = 1;
+
+/**
+ * Why a commit that removed this client did so: `banned` when the participant list it leaves
+ * lists `user` with the ban role (room-policy-03 §8.1.3), else `removed`.
+ */
+export function removalReason(after: ParticipantListData | undefined, user: string): "banned" | "removed" {
+  return after?.participants.some((p) => p.user === user && p.roleIndex === BANNED) === true ? "banned" : "removed";
+}
 
 /** The participant events that take `before` to `after` (room-policy-03: role 0 = not listed, 1 = banned). */
 export function participantEvents(before: ParticipantListData | undefined, after: ParticipantListData | undefined, base: RoomEventBase): MimiEvent[] {

@@ -5,10 +5,12 @@
 //
 //   MIMI-MATRIX-30 a DM after invite-and-accept under the consent policy `none`, from either side:
 //                  a Matrix user invites a ghost into an is_direct room (= consent request); a
-//                  MIMI user's consent request is a DM from the ghost, joined (= grant);
+//                  MIMI user's consent request, also to a Matrix user who never used the bridge,
+//                  is a DM from the ghost, joined (= grant);
 //   MIMI-MATRIX-31 a Matrix room bridged (`!mimi bridge`) to a MIMI group with native users of two
 //                  other providers: messages, replies, edits, reactions and redactions both ways,
-//                  each shown once;
+//                  each shown once; and a MIMI room that adds a Matrix user who never used the
+//                  bridge shows on Matrix;
 //   MIMI-MATRIX-32 threads both ways (m.thread ⇄ MIMI topicId, draft-ietf-mimi-content §4.1);
 //   MIMI-MATRIX-33 a ban on either side takes effect on the other.
 import assert from "node:assert/strict";
@@ -67,12 +69,16 @@ test("MIMI-MATRIX-30 acceptance: a Matrix user and a native MIMI user on b.examp
     );
 
     // MIMI → Matrix: bob's consent request is a DM invite from his ghost; carol joining it grants.
-    // carol is a MIMI user (an account of a.example) from her first gesture through the bridge on
-    // (here: bridging a room of hers); a request to a Matrix user who never used the bridge is
-    // dropped by the consent service as one for an unknown user (src/consent/service.ts,
-    // onRequestConsent: `#userExists`), although the bridge host would prompt her.
-    await w.driver.bridgeGroup("carol", "carol's first room", []);
-    await bob.client.consentRequest(carolUri);
+    // carol never used the bridge (no account on a.example): the homeserver has her, so the bridge
+    // creates her account and hosted client on the request (UserDirectoryAdapter) and prompts her.
+    assert.equal(await w.a.services.accounts.getUser("carol"), undefined, "carol never used the bridge");
+    // A user the homeserver does not have gets the answer of any unknown user: received (201,
+    // MIMI-PROTO-CONSENT-05, so requesters cannot enumerate users) and nothing created.
+    const nobody = `mimi://${A}/u/nobody`;
+    assert.equal((await bob.client.consentRequest(nobody)).delivered, true);
+    assert.equal(await w.a.services.accounts.getUser("nobody"), undefined, "no account for a user Synapse does not have");
+    const asked = await bob.client.consentRequest(carolUri);
+    assert.equal(asked.delivered, true);
     await until(() => w.driver.consentSeen("carol").some((c) => c.from === bob.uri && c.kind === "request"), "carol is prompted by bob's ghost", 60_000, () => JSON.stringify(w.driver.consentSeen("carol")));
     assert.equal((await bob.client.consentList()).outgoing.find((o) => o.target === carolUri)?.state, "requested");
     await w.driver.grantConsent("carol", bob.uri);
@@ -99,8 +105,8 @@ test("MIMI-MATRIX-30 acceptance: a Matrix user and a native MIMI user on b.examp
 
 // ---- b. a bridged Matrix room and native users on two providers --------------------------------------------
 
-test("MIMI-MATRIX-31 acceptance: a Matrix room bridged to a MIMI group with native users of two other providers: messages, replies, edits, reactions and redactions both ways, each shown once", async () => {
-  const w = await startMatrixWorld({ matrixUsers: ["alice"] });
+test("MIMI-MATRIX-31 acceptance: a Matrix room bridged to a MIMI group with native users of two other providers: messages, replies, edits, reactions and redactions both ways, each shown once; a MIMI room adding a Matrix user who never used the bridge shows on Matrix", async () => {
+  const w = await startMatrixWorld({ matrixUsers: ["alice", "dave"] });
   try {
     const aliceUri = w.uriOf("alice");
     const bob = await w.native(B, "bob");
@@ -196,6 +202,18 @@ test("MIMI-MATRIX-31 acceptance: a Matrix room bridged to a MIMI group with nati
         .map((m) => `${m.kind} ${m.text}`),
       ["text hi from b.example", "edit hi from b.example (edited)", "delete ", "text last one"],
     );
+
+    // A MIMI room created elsewhere with a Matrix user who never used the bridge: the claim of
+    // dave's KeyPackages creates his account and hosted client first (the homeserver has him),
+    // so carl's room shows on Matrix with carl's message.
+    const daveUri = w.uriOf("dave");
+    assert.equal(await w.a.services.accounts.getUser("dave"), undefined, "dave never used the bridge");
+    const carlsRoom = await carl.client.createRoom("group", { name: "carl's room", participants: [daveUri] });
+    assert.ok((await carl.client.room(carlsRoom)).participants.some((p) => p.user === daveUri), "dave is a participant");
+    await carl.client.send(carlsRoom, "hello dave");
+    const davePortal = await w.driver.roomOf("dave", carlsRoom);
+    const fromCarl = await w.sees("dave", davePortal, "message", (s) => s.text === "hello dave", "carl's message");
+    assert.equal(fromCarl.from, carl.uri);
   } finally {
     await w.stop();
   }
@@ -282,7 +300,7 @@ test("MIMI-MATRIX-33 acceptance: a ban on either side takes effect on the other:
     await alice.waitForMembership(room, bobGhost, "join", 60_000);
     await w.driver.moderate("alice", room, bob.uri, "ban");
     const left = await waitForEvent(bob, (e) => e.type === "left" && e.roomId === roomId, "bob is removed from the MIMI room", 60_000);
-    assert.equal(left.type === "left" && left.reason, "removed");
+    assert.deepEqual(left.type === "left" ? { reason: left.reason, by: left.by } : undefined, { reason: "banned", by: aliceUri }, "bob's client learns it was banned, by alice");
     await waitForEvent(carl, (e) => e.type === "participantBanned" && e.roomId === roomId && e.user === bob.uri, "carl sees bob banned", 60_000);
     const afterBan = await carl.client.room(roomId);
     assert.equal(afterBan.participants.find((p) => p.user === bob.uri)?.roleName, "banned");

@@ -84,3 +84,23 @@ test("MIMI-MATRIX-04 power levels → roles: a room admin raising a ghost to 50 
     await teardown(w);
   }
 });
+
+test("MIMI-MATRIX-30 a MIMI direct room reaches a Matrix user as a DM: the ghost's invite carries is_direct (CS API §Direct Messaging) and the ghost files it in its m.direct", async () => {
+  let w: Awaited<ReturnType<typeof setup>> | undefined;
+  try {
+    w = await setup(["alice"]);
+    const { driver, bob } = w;
+    const aliceUri = `mimi://${BRIDGED}/u/alice`;
+    const bobUri = `mimi://${REMOTE}/u/bob`;
+    const dm = await bob.client.createRoom("direct", { participants: [aliceUri] });
+    await bob.client.send(dm, "hello alice");
+    const room = await driver.matrixRoom(await driver.roomOf("alice", dm));
+    const alice = driver.client("alice");
+    const ghost = driver.adapter(w.net.providers[BRIDGED]!).ghostFor(bobUri);
+    const invite = await alice.waitForEvent(room, (e) => e.type === "m.room.member" && e.state_key === alice.userId && e.content.membership === "invite", "the ghost's invite", 60_000);
+    assert.deepEqual({ sender: invite.sender, isDirect: invite.content.is_direct }, { sender: ghost, isDirect: true });
+    await alice.waitForEvent(room, (e) => e.type === "m.room.message" && e.content.body === "hello alice", "bob's message", 60_000);
+  } finally {
+    await teardown(w);
+  }
+});

@@ -101,7 +101,7 @@ test("group room: create, add a user, messages both ways; edit, reply, react, un
   await Promise.all([alice.client.close(), bob.client.close()]);
 });
 
-test("remove and ban: the removed client gets a left event, the ban shows as participantBanned, and neither reads later messages", async () => {
+test("remove and ban: the removed client gets left (reason removed), the banned one left (reason banned), the ban shows as participantBanned, and neither reads later messages", async () => {
   const p = new FakeProvider();
   const [alice, bob, carol] = [await registered(p, "alice"), await registered(p, "bob"), await registered(p, "carol")];
   const [ca, cb, cc] = [collect(alice.client), collect(bob.client), collect(carol.client)];
@@ -116,7 +116,9 @@ test("remove and ban: the removed client gets a left event, the ban shows as par
   await waitFor(ca.events, (e) => e.type === "participantRemoved" && e.user === bob.account.userUri);
 
   await alice.client.ban(roomId, carol.account.userUri);
-  await waitFor(cc.events, (e) => e.type === "left");
+  // The banned client learns it was banned (not merely removed): a bridge shows it as a ban.
+  const banned = await waitFor(cc.events, (e) => e.type === "left");
+  assert.deepEqual(banned.type === "left" ? { reason: banned.reason, by: banned.by } : undefined, { reason: "banned", by: alice.account.userUri });
   await waitFor(ca.events, (e) => e.type === "participantBanned" && e.user === carol.account.userUri);
   const info = await alice.client.room(roomId);
   assert.deepEqual(

@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { encode } from "../../../src/codec/index.ts";
+import { MimiError } from "../../../src/errors.ts";
 import { asKeyPackage } from "../../../src/mls/wire.ts";
 import { ConsentOperation, KeyMaterialUserCode, RequestConsentBody, UpdateConsentBody } from "../../../src/protocol/index.ts";
 import type { ConsentEntry } from "../../../src/protocol/index.ts";
@@ -58,6 +59,51 @@ test("MIMI-PROTO-CONSENT-05: a request for an unknown user is answered like one 
     assert.deepEqual([known.record.state, unknown.record.state], ["requested", "requested"]);
     assert.deepEqual(await B.consent.consentStore.incoming("mimi://b.example/u/nobody"), []);
     assert.equal((await B.consent.consentStore.incoming("mimi://b.example/u/bob")).length, 1);
+  } finally {
+    await net.close();
+  }
+});
+
+test("a user without an account whom a bridged platform has (the bridge's onUnknownLocalUser says so): a request or a claim creates the account first and proceeds as for anyone; users no platform has stay unknown; a platform that cannot tell fails the request", async () => {
+  const { net, A, B, alice } = await twoProviders({ preConsent: "keypackages" });
+  try {
+    const [carol, dave, erin, nobody, down] = ["carol", "dave", "erin", "nobody", "down"].map((n) => `mimi://b.example/u/${n}`) as [string, string, string, string, string];
+    const asked: string[] = [];
+    const notices: string[] = [];
+    B.consent.onNotice((n) => notices.push(`${n.kind} ${n.target}`));
+    // What the bridge host does (src/bridge/host.ts #provisionLocalUser): ask the platform, then
+    // create the account with a device and KeyPackages.
+    B.consent.onUnknownLocalUser(async (uri) => {
+      asked.push(uri);
+      if (uri === down) throw new MimiError("MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE");
+      if (uri !== carol && uri !== dave && uri !== erin) return false;
+      const name = uri.slice(uri.lastIndexOf("/") + 1);
+      await B.user(name);
+      await B.upload(name, "phone", 3);
+      return true;
+    });
+    // A consent request: the account is created, the request stored and the bridge notified.
+    const r = await A.consent.request({ requester: alice, target: carol });
+    assert.equal(r.delivered, true);
+    assert.ok((await B.accounts.getUser("carol")) !== undefined, "carol's account was created on the request");
+    assert.deepEqual((await B.consent.list(carol)).pending.map((p) => p.requester), [alice]);
+    assert.deepEqual(notices, [`request ${carol}`]);
+    // A user the platform does not have: the answer of any unknown user (MIMI-PROTO-CONSENT-05).
+    assert.equal((await A.consent.request({ requester: alice, target: nobody })).delivered, true);
+    assert.equal(await B.accounts.getUser("nobody"), undefined);
+    assert.deepEqual(await B.consent.consentStore.incoming(nobody), []);
+    // A cancel never creates an account.
+    await B.consent.onRequestConsent(encode(RequestConsentBody, entry(ConsentOperation.cancel, alice, erin)), "a.example");
+    assert.equal(await B.accounts.getUser("erin"), undefined);
+    assert.ok(!asked.includes(erin));
+    // A claim (a room add) under `keypackages`: the account and its KeyPackages first, then the
+    // pre-consent claim as for any user; for a user no platform has, the answer of a refusal.
+    const c = await claim(B, alice, dave);
+    assert.equal(c.userStatus, KeyMaterialUserCode.success);
+    assert.equal(c.refs.length, 1);
+    assert.equal((await claim(B, alice, nobody)).userStatus, KeyMaterialUserCode.noConsent, "MIMI-PROTO-CONSENT-08: unknown looks like no consent");
+    // The platform cannot tell now: the requester sees a failure (to retry), not a silent drop.
+    await rejectsWith(A.consent.request({ requester: alice, target: down }), "MIMI_ERR_PEER_REFUSED");
   } finally {
     await net.close();
   }
