@@ -94,6 +94,11 @@ test("MIMI-MATRIX-30 acceptance: a Matrix user and a native MIMI user on b.examp
     assert.equal(answer.roomId, dm);
     assert.equal(answer.sender.user, carolUri);
     assert.equal(messagesOf(bob, dm).filter((m) => m.sender.user === carolUri).length, 1);
+    // One DM with bob's ghost, not two: the MIMI direct room went into the consent DM carol joined.
+    const { joined_rooms: carolRooms } = await carol.request<{ joined_rooms: string[] }>("GET", "/_matrix/client/v3/joined_rooms");
+    const withBob: string[] = [];
+    for (const r of carolRooms) if ((await carol.joinedMembers(r)).includes(bobGhost)) withBob.push(r);
+    assert.deepEqual(withBob, [dmC], "carol has one Matrix DM with bob's ghost");
     // A DM on Matrix (spec "Direct Messaging"): the invite carries is_direct, so carol's client
     // lists the room in her m.direct.
     const invite = carol.room(dmC).timeline.find((e) => e.type === "m.room.member" && e.state_key === carol.userId && e.content.membership === "invite");
