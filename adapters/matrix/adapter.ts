@@ -3,7 +3,7 @@
 // MIMI rooms (portal rooms) on the homeserver. docs/ADAPTERS.md is the contract with the core.
 //
 // Traceability (the same IDs name the tests):
-//   MIMI-MATRIX-02 transactions: stored before the 200, handed over once, in order (appservice.ts);
+//   MIMI-MATRIX-02 transactions: stored before the 200, handed over once, in order per room (appservice.ts);
 //                  outbound sends with txnIds derived from the MIMI message ID (intents.ts)
 //   MIMI-MATRIX-03 users and consent: local users ⇔ mimi://<provider>/u/<localpart>; ghosts;
 //                  invite of a ghost into an is_direct room = consent.request (then a MIMI direct
@@ -118,6 +118,8 @@ interface PendingUpgrade {
 }
 
 const BACKOFF_MAX_MS = 30_000;
+/** Ghosts remembered as having their display name set (#ghostReady); beyond this the least recently used are forgotten (read from the store again). */
+const GHOST_PROFILE_CACHE_MAX = 4096;
 
 export class MatrixAdapter
   implements
@@ -159,6 +161,8 @@ export class MatrixAdapter
   /** Matrix rooms replaced by an upgrade (store `old/<room id>` → platform room). */
   readonly #superseded = new Set<string>();
   readonly #metrics = new MatrixMetrics();
+  /** Ghosts whose `profile/<ghost>` marker is known to be set, least recently used first (an LRU over Set insertion order). */
+  readonly #profiled = new Set<string>();
   #metricsServer: MetricsServer | undefined;
   #metricsUrl: string | undefined;
   #ephemeral: EphemeralMapper | undefined;
@@ -228,7 +232,7 @@ export class MatrixAdapter
       onHandled: (kind, _type, ms) => metrics.transactionLatency.observe({ kind }, ms / 1000),
     });
     this.#server = server;
-    metrics.attach({ queueDepth: () => server.stats().queueDepth });
+    metrics.attach({ queueDepth: () => server.stats().queueDepth, inFlight: () => server.stats().inFlight, retryingRooms: () => server.stats().retryingRooms });
     await server.start();
     if (c.metrics !== undefined) {
       const ms = new MetricsServer({ metrics, log: ctx.log, health: () => ({ ok: this.#status.state === "connected", state: this.#status.state }) });
@@ -451,10 +455,22 @@ export class MatrixAdapter
     const { hs, ctx } = this.#need();
     await hs.ensureRegistered(ghost);
     if (mimiUri === undefined) return;
+    // Runs for every MIMI message delivered: the marker is cached in memory so the hot path does
+    // not read the store each time (the marker is only ever set, so a cached "set" never goes stale).
+    if (this.#profiled.delete(ghost)) {
+      this.#profiled.add(ghost);
+      return;
+    }
     const k = `profile/${ghost}`;
-    if ((await ctx.store.get<boolean>(k)) === true) return;
-    await hs.setDisplayName(ghost, MatrixIds.label(mimiUri)).catch((err: unknown) => ctx.log.debug({ err: errText(err) }, "matrix: setting a ghost's display name failed"));
-    await ctx.store.put(k, true);
+    if ((await ctx.store.get<boolean>(k)) !== true) {
+      await hs.setDisplayName(ghost, MatrixIds.label(mimiUri)).catch((err: unknown) => ctx.log.debug({ err: errText(err) }, "matrix: setting a ghost's display name failed"));
+      await ctx.store.put(k, true);
+    }
+    this.#profiled.add(ghost);
+    if (this.#profiled.size > GHOST_PROFILE_CACHE_MAX) {
+      const oldest = this.#profiled.values().next();
+      if (oldest.done !== true) this.#profiled.delete(oldest.value);
+    }
   }
 
   /** The sender of a delivery joined to the room (ghosts join on demand). */

@@ -3,13 +3,27 @@
 // listener. matrix-appservice answers 200 before any handler has run and remembers only the last
 // txnId in memory (bridge-anchors §4.1), so a crash after the 200 loses events and a replay after
 // a restart duplicates them. Here a transaction is written to the store, deduplicated, before its
-// 200; a worker then hands the stored events to the sink one by one, in order, and deletes each
-// only after the sink has finished with it.
+// 200; workers then hand the stored events to the sink and delete each only after the sink has
+// finished with it.
+//
+// Order: Matrix orders events per room only (spec, "Room Events": a room's DAG; a transaction may
+// mix rooms and promises nothing across them), so the queue is split into one lane per room_id
+// (ephemeral events without a room_id, e.g. m.presence, share one lane of their own). A lane is
+// handed over strictly in seq order, one entry at a time; up to MAX_ACTIVE_LANES lanes run at
+// once, round-robin, so a slow room or a failing event (backoff) holds up its own room only.
+//
+// "Handed over once": an entry leaves its lane in memory the moment the sink has finished with it
+// (never handed over again by this process); its q/ key is deleted afterwards by a group commit
+// (#flush: every entry finished meanwhile in one AdapterStore.batch, one fsync). stop() flushes.
+// A crash between the sink finishing and that flush hands the entry over once more after the
+// restart, before the later entries of its room; the sink must tolerate that (the core
+// deduplicates submissions by platformEventId). What a crash can never do is lose an entry: the
+// delete always follows the sink's success.
 //
 // Store layout (the adapter's AdapterStore):
 //   txn/<txnId>     → { at, fp }   a transaction we answered 200 (fp: fingerprint of its content)
 //   evt/<event_id>  → { seq, at }  an event received (queued, handed over, or skipped as stale)
-//   q/<seq>         → QueueEntry   queued, not yet handed to the sink (seq: 16 digits, so key order is seq order)
+//   q/<seq>         → QueueEntry   queued, not yet known handled (seq: 16 digits, so key order is seq order)
 // evt/ and txn/ markers are pruned after `dedupeRetentionMs` (7 days): the homeserver retries a
 // transaction until it gets a 2xx, never a week after.
 //
@@ -39,7 +53,12 @@ export interface MatrixEphemeral {
 }
 
 export interface TransactionSink {
-  /** Each event once (deduplicated by event_id across transactions and restarts), in order; throwing leaves the event queued and it is retried later (with backoff). */
+  /**
+   * Each event once (deduplicated by event_id across transactions and restarts; after a crash an
+   * event already handled may come again, see the file comment), in order within its room; events
+   * of different rooms concurrently. Throwing leaves the event queued: it is retried later (with
+   * backoff) and its room waits meanwhile, other rooms do not.
+   */
   onEvent(event: MatrixEvent): Promise<void>;
   onEphemeral(event: MatrixEphemeral): Promise<void>;
   /** GET /_matrix/app/v1/users/{userId}: create the ghost if valid; false → 404. */
@@ -86,13 +105,26 @@ export interface TransactionStats {
   poisonedEntries: number;
   authFailures: number;
   rejectedTransactions: number;
+  /** Entries stored and not yet handled (including those being handed over and those waiting for a retry). */
   queueDepth: number;
+  /** Lanes (rooms) being handed over right now (at most MAX_ACTIVE_LANES). */
+  inFlight: number;
+  /** Lanes (rooms) waiting for a retry after their first entry failed. */
+  retryingRooms: number;
 }
 
 /** `receivedAt`: when the transaction was stored (absent in entries stored by older versions). */
 type QueueEntry =
   | { readonly seq: number; readonly kind: "event"; readonly event: MatrixEvent; readonly attempts?: number; readonly receivedAt?: number }
   | { readonly seq: number; readonly kind: "ephemeral"; readonly event: MatrixEphemeral; readonly attempts?: number; readonly receivedAt?: number };
+
+/** One room's entries, in seq order. `running`: a worker is handing them over; `retry`: waiting for a retry. */
+interface Lane {
+  readonly key: string;
+  entries: QueueEntry[];
+  running: boolean;
+  retry: NodeJS.Timeout | undefined;
+}
 
 interface EventMarker {
   readonly seq: number;
@@ -109,6 +141,19 @@ const PRUNE_EVERY_MS = 6 * 3600 * 1000;
 /** Spec, "Event IDs" / "Room IDs" / "User Identifiers": at most 255 bytes. */
 const MAX_ID_BYTES = 255;
 const SEQ_DIGITS = 16;
+/**
+ * Lanes (rooms) handed over at once. Handing an event over is I/O-bound (the core's synced writes,
+ * the hub, calls to the homeserver), so a few rooms in flight hide each other's waits; more would
+ * only queue in the core's store locks on a small machine. The bound also keeps a burst across
+ * thousands of rooms from opening thousands of concurrent core submissions.
+ */
+export const MAX_ACTIVE_LANES = 8;
+/** Deletes of handled entries per store batch (the rest go into the next one). */
+const DELETE_BATCH_MAX = 256;
+/** The lane of ephemeral events without a room_id (room IDs start with "!", so it collides with none). */
+const NO_ROOM_LANE = "";
+
+const laneOf = (entry: QueueEntry): string => entry.event.room_id ?? NO_ROOM_LANE;
 
 const seqKey = (seq: number): string => `q/${String(seq).padStart(SEQ_DIGITS, "0")}`;
 /** Storage keys hold at most 1024 bytes: encode IDs, hash the (homeserver-chosen, unbounded) long ones. */
@@ -211,19 +256,26 @@ export class TransactionServer {
   readonly #initialDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #retentionMs: number;
-  /** Entries in the store, in seq order, not yet handed over. */
-  #queue: QueueEntry[] = [];
+  /** Lanes with entries stored and not yet handled (a lane is dropped when it runs empty). */
+  readonly #lanes = new Map<string, Lane>();
+  /** Lanes with entries, neither running nor waiting for a retry, in the order they became ready (round-robin). */
+  readonly #ready: Lane[] = [];
+  /** Entries in all lanes. */
+  #depth = 0;
+  /** The workers running, one per active lane. */
+  readonly #workers = new Set<Promise<void>>();
+  /** q/ keys of entries handled and not yet deleted (the next group commit). */
+  #doneKeys: string[] = [];
+  #flushing: Promise<void> | undefined;
   #nextSeq = 0;
   #app: FastifyInstance | undefined;
   #started = false;
   #stopped = false;
-  #draining: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
-  #sleep: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   /** Transactions are handled one at a time (dedupe reads and the write must not interleave). */
   #serial: Promise<unknown> = Promise.resolve();
-  readonly #stats: Omit<TransactionStats, "queueDepth"> = {
+  readonly #stats: Omit<TransactionStats, "queueDepth" | "inFlight" | "retryingRooms"> = {
     transactions: 0,
     replayedTransactions: 0,
     reusedTxnIds: 0,
@@ -252,20 +304,23 @@ export class TransactionServer {
   }
 
   stats(): TransactionStats {
-    return { ...this.#stats, queueDepth: this.#queue.length };
+    let retryingRooms = 0;
+    for (const lane of this.#lanes.values()) if (lane.retry !== undefined) retryingRooms++;
+    return { ...this.#stats, queueDepth: this.#depth, inFlight: this.#workers.size, retryingRooms };
   }
 
   /**
-   * Loads the stored queue (what a crash left behind: handed to the sink again, in order), starts
-   * listening and starts the worker.
+   * Loads the stored queue (what a crash left behind: handed to the sink again, in order within
+   * each room), starts listening and starts the workers.
    */
   async start(): Promise<{ url: string; port: number }> {
     if (this.#started) throw new MimiError("MIMI_ERR_INTERNAL", "TransactionServer.start() called twice");
     this.#started = true;
-    const stored = await this.#o.store.list<QueueEntry>("q/");
-    this.#queue = stored.map((e) => e.value).sort((a, b) => a.seq - b.seq);
-    this.#nextSeq = this.#queue.length === 0 ? 0 : (this.#queue.at(-1)?.seq ?? 0) + 1;
-    if (this.#queue.length > 0) this.#log.info({ queued: this.#queue.length }, "resuming Matrix events stored before the last stop");
+    const stored = (await this.#o.store.list<QueueEntry>("q/")).map((e) => e.value).sort((a, b) => a.seq - b.seq);
+    // Lanes are filled in seq order, so each room's entries keep the order they were received in.
+    for (const entry of stored) this.#enqueue(entry);
+    this.#nextSeq = (stored.at(-1)?.seq ?? -1) + 1;
+    if (stored.length > 0) this.#log.info({ queued: stored.length, rooms: this.#lanes.size }, "resuming Matrix events stored before the last stop");
     const app = this.#buildApp();
     this.#app = app;
     let address: string;
@@ -284,28 +339,37 @@ export class TransactionServer {
     void this.#prune();
     this.#pruneTimer = setInterval(() => void this.#prune(), PRUNE_EVERY_MS);
     this.#pruneTimer.unref();
-    this.#kick();
+    this.#pump();
     return { url: `http://${host}:${port}`, port };
   }
 
-  /** Stops listening and waits for the event being handed over; the rest stays stored. */
+  /**
+   * Stops listening, waits for the events being handed over and deletes the handled ones (so a
+   * clean stop never hands anything over twice); the rest stays stored.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
-    if (this.#sleep) {
-      clearTimeout(this.#sleep.timer);
-      this.#sleep.resolve();
+    for (const lane of this.#lanes.values()) {
+      if (lane.retry !== undefined) clearTimeout(lane.retry);
+      lane.retry = undefined;
     }
+    this.#ready.length = 0;
     await this.#app?.close();
-    await this.#draining;
+    while (this.#workers.size > 0) await Promise.all([...this.#workers]);
+    while (this.#flushing !== undefined) await this.#flushing;
     // Nothing more will be handed over by this instance.
     for (const w of this.#idleWaiters.splice(0)) w();
   }
 
-  /** Resolves when every stored event has been handed to the sink (tests); or at stop(). */
+  /** Resolves when every stored event has been handed to the sink and deleted from the queue (tests); or at stop(). */
   idle(): Promise<void> {
-    if (this.#queue.length === 0 && this.#draining === undefined) return Promise.resolve();
+    if (this.#isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #isIdle(): boolean {
+    return this.#depth === 0 && this.#workers.size === 0 && this.#flushing === undefined && this.#doneKeys.length === 0;
   }
 
   // ---- HTTP ------------------------------------------------------------------------------------------
@@ -509,100 +573,168 @@ export class TransactionServer {
       if (e.kind === "event") this.#stats.eventsQueued++;
       else this.#stats.ephemeralQueued++;
     }
-    this.#queue.push(...entries);
-    this.#kick();
+    for (const e of entries) this.#enqueue(e);
+    this.#pump();
   }
 
-  // ---- the worker ------------------------------------------------------------------------------------
+  // ---- the workers -----------------------------------------------------------------------------------
 
-  #kick(): void {
-    if (this.#draining !== undefined || this.#stopped || !this.#started) return;
-    this.#draining = this.#drain().finally(() => {
-      this.#draining = undefined;
-      if (this.#queue.length > 0 && !this.#stopped) this.#kick();
-      else if (this.#queue.length === 0) for (const w of this.#idleWaiters.splice(0)) w();
-    });
+  #enqueue(entry: QueueEntry): void {
+    const key = laneOf(entry);
+    let lane = this.#lanes.get(key);
+    if (lane === undefined) {
+      lane = { key, entries: [], running: false, retry: undefined };
+      this.#lanes.set(key, lane);
+    }
+    lane.entries.push(entry);
+    this.#depth++;
+    if (!lane.running && lane.retry === undefined && lane.entries.length === 1) this.#ready.push(lane);
   }
 
-  async #drain(): Promise<void> {
-    while (!this.#stopped) {
-      const entry = this.#queue[0];
-      if (entry === undefined) return;
-      let done: boolean;
-      try {
-        done = await this.#deliver(entry);
-      } catch (err) {
-        // The store failed (not the sink): keep the entry and try again later.
-        this.#log.warn({ err, seq: entry.seq }, "Matrix event queue: store error; retrying");
-        await this.#wait(this.#maxDelayMs);
-        continue;
-      }
-      if (!done) return; // stopped while retrying: the entry stays stored for the next start
-      this.#queue.shift();
+  /** Starts a worker for each ready lane while fewer than MAX_ACTIVE_LANES run. */
+  #pump(): void {
+    while (this.#started && !this.#stopped && this.#workers.size < MAX_ACTIVE_LANES) {
+      const lane = this.#ready.shift();
+      if (lane === undefined) break;
+      lane.running = true;
+      const worker: Promise<void> = this.#work(lane).finally(() => {
+        this.#workers.delete(worker);
+        lane.running = false;
+        this.#settle(lane);
+        this.#pump();
+        this.#wakeIdle();
+      });
+      this.#workers.add(worker);
     }
   }
 
-  /** Hands one entry to the sink, with retries. True when it is finished with (delivered or dropped). */
-  async #deliver(entry: QueueEntry): Promise<boolean> {
+  /** A lane a worker left: ready again, waiting for its retry, or dropped when empty. */
+  #settle(lane: Lane): void {
+    if (lane.retry !== undefined) return;
+    if (lane.entries.length === 0) {
+      this.#lanes.delete(lane.key);
+      return;
+    }
+    if (!this.#stopped) this.#ready.push(lane);
+  }
+
+  /**
+   * Hands the lane's entries over in order until it is empty, its first entry failed (the lane
+   * then waits for the retry and the slot goes to another room), or other lanes are waiting for a
+   * slot (round-robin: this one goes to the back of the line after each entry).
+   */
+  async #work(lane: Lane): Promise<void> {
+    while (!this.#stopped) {
+      const entry = lane.entries[0];
+      if (entry === undefined) return;
+      const outcome = await this.#deliver(entry);
+      if (outcome === "done") {
+        lane.entries.shift();
+        this.#depth--;
+        if (this.#ready.length > 0) return;
+        continue;
+      }
+      if (outcome === "stopped") return;
+      lane.entries[0] = outcome.entry;
+      const timer = setTimeout(() => {
+        lane.retry = undefined;
+        if (this.#stopped) return;
+        this.#ready.push(lane);
+        this.#pump();
+      }, outcome.retryInMs);
+      lane.retry = timer;
+      return;
+    }
+  }
+
+  /**
+   * One attempt at handing an entry over. "done" when it is finished with (handed over, dropped as
+   * poison, or a duplicate): its delete is then queued for the next group commit. Otherwise the
+   * entry to keep (with its attempt count) and when to try again.
+   */
+  async #deliver(entry: QueueEntry): Promise<"done" | "stopped" | { entry: QueueEntry; retryInMs: number }> {
     const store = this.#o.store;
     if (entry.kind === "event" && !store.batch) {
       // Without atomic batches the same event may be queued twice (see #store): the marker names the entry that owns it.
-      const marker = await store.get<EventMarker>(evtKey(entry.event.event_id));
-      if (marker !== undefined && marker.seq !== entry.seq) {
-        this.#stats.duplicateEvents++;
-        await this.#remove(entry);
-        return true;
-      }
-      if (marker === undefined) await store.put(evtKey(entry.event.event_id), { seq: entry.seq, at: this.#now() } satisfies EventMarker);
-    }
-    let attempts = entry.attempts ?? 0;
-    for (;;) {
       try {
-        if (entry.kind === "event") await this.#o.sink.onEvent(entry.event);
-        else await this.#o.sink.onEphemeral(entry.event);
-        this.#stats.delivered++;
-        if (entry.receivedAt !== undefined) this.#o.onHandled?.(entry.kind, entry.event.type, Math.max(0, this.#now() - entry.receivedAt));
-        await this.#remove(entry);
-        return true;
-      } catch (err) {
-        attempts++;
-        this.#stats.failedAttempts++;
-        const where = entry.kind === "event" ? { eventId: entry.event.event_id, roomId: entry.event.room_id, type: entry.event.type } : { type: entry.event.type, roomId: entry.event.room_id };
-        if (attempts >= this.#attempts) {
-          // A poison event must not block every later one forever.
-          this.#stats.poisonedEntries++;
-          this.#log.error({ err, ...where, attempts }, "Matrix event dropped after repeated failures");
-          await this.#remove(entry);
-          return true;
+        const marker = await store.get<EventMarker>(evtKey(entry.event.event_id));
+        if (marker !== undefined && marker.seq !== entry.seq) {
+          this.#stats.duplicateEvents++;
+          this.#done(entry);
+          return "done";
         }
-        this.#log.warn({ err, ...where, attempts }, "handling a Matrix event failed; retrying");
-        // Kept with the entry, so a crash loop still ends in the drop above.
-        await store.put(seqKey(entry.seq), { ...entry, attempts }).catch((e: unknown) => this.#log.warn({ err: e }, "cannot record the attempt count"));
-        if (this.#stopped) return false;
-        await this.#wait(Math.min(this.#maxDelayMs, this.#initialDelayMs * 2 ** (attempts - 1)));
-        if (this.#stopped) return false;
+        if (marker === undefined) await store.put(evtKey(entry.event.event_id), { seq: entry.seq, at: this.#now() } satisfies EventMarker);
+      } catch (err) {
+        // The store failed (not the sink): keep the entry and try again later.
+        this.#log.warn({ err, seq: entry.seq }, "Matrix event queue: store error; retrying");
+        return { entry, retryInMs: this.#maxDelayMs };
+      }
+    }
+    try {
+      if (entry.kind === "event") await this.#o.sink.onEvent(entry.event);
+      else await this.#o.sink.onEphemeral(entry.event);
+    } catch (err) {
+      const attempts = (entry.attempts ?? 0) + 1;
+      this.#stats.failedAttempts++;
+      const where = entry.kind === "event" ? { eventId: entry.event.event_id, roomId: entry.event.room_id, type: entry.event.type } : { type: entry.event.type, roomId: entry.event.room_id };
+      if (attempts >= this.#attempts) {
+        // A poison event must not block its room forever.
+        this.#stats.poisonedEntries++;
+        this.#log.error({ err, ...where, attempts }, "Matrix event dropped after repeated failures");
+        this.#done(entry);
+        return "done";
+      }
+      this.#log.warn({ err, ...where, attempts }, "handling a Matrix event failed; retrying");
+      const kept: QueueEntry = { ...entry, attempts };
+      // Kept with the entry, so a crash loop still ends in the drop above.
+      await store.put(seqKey(entry.seq), kept).catch((e: unknown) => this.#log.warn({ err: e }, "cannot record the attempt count"));
+      if (this.#stopped) return "stopped";
+      return { entry: kept, retryInMs: Math.min(this.#maxDelayMs, this.#initialDelayMs * 2 ** (attempts - 1)) };
+    }
+    this.#stats.delivered++;
+    if (entry.receivedAt !== undefined) this.#o.onHandled?.(entry.kind, entry.event.type, Math.max(0, this.#now() - entry.receivedAt));
+    this.#done(entry);
+    return "done";
+  }
+
+  /**
+   * Queues the delete of a finished entry's q/ key. Group commit: the first delete starts a
+   * flush right away; entries finished while it writes go into the next batch together, so under
+   * load many deletes share one synced write, and no worker waits for it (a crash before it only
+   * hands the entry over again, see the file comment).
+   */
+  #done(entry: QueueEntry): void {
+    this.#doneKeys.push(seqKey(entry.seq));
+    this.#commit();
+  }
+
+  #commit(): void {
+    if (this.#flushing !== undefined || this.#doneKeys.length === 0) return;
+    this.#flushing = this.#flush().finally(() => {
+      this.#flushing = undefined;
+      // Keys queued after #flush's loop ended but before this callback ran.
+      this.#commit();
+      this.#wakeIdle();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const store = this.#o.store;
+    while (this.#doneKeys.length > 0) {
+      const keys = this.#doneKeys.splice(0, DELETE_BATCH_MAX);
+      try {
+        if (store.batch) await store.batch(keys.map((key): AdapterStoreOp => ({ type: "del", key })));
+        else for (const key of keys) await store.del(key);
+      } catch (err) {
+        // These entries would be handed over again after a restart; the sink's own dedupe (the
+        // core keys submissions by event ID) absorbs that.
+        this.#log.warn({ err, entries: keys.length }, "cannot delete handled Matrix queue entries");
       }
     }
   }
 
-  async #remove(entry: QueueEntry): Promise<void> {
-    try {
-      await this.#o.store.del(seqKey(entry.seq));
-    } catch (err) {
-      // The entry would be handed over again after a restart; the sink's own dedupe (the core
-      // keys submissions by event ID) absorbs that.
-      this.#log.warn({ err, seq: entry.seq }, "cannot delete a handled queue entry");
-    }
-  }
-
-  #wait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#sleep = undefined;
-        resolve();
-      }, ms);
-      this.#sleep = { timer, resolve };
-    });
+  #wakeIdle(): void {
+    if (this.#isIdle()) for (const w of this.#idleWaiters.splice(0)) w();
   }
 
   /** Deletes evt/ and txn/ markers older than the retention (never those of queued entries). */
@@ -610,7 +742,8 @@ export class TransactionServer {
     try {
       const store = this.#o.store;
       const cutoff = this.#now() - this.#retentionMs;
-      const queued = new Set(this.#queue.map((e) => e.seq));
+      const queued = new Set<number>();
+      for (const lane of this.#lanes.values()) for (const e of lane.entries) queued.add(e.seq);
       const old: string[] = [];
       for (const { key, value } of await store.list<EventMarker>("evt/")) if (value.at < cutoff && !queued.has(value.seq)) old.push(key);
       for (const { key, value } of await store.list<TxnMarker>("txn/")) if (value.at < cutoff) old.push(key);

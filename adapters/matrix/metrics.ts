@@ -36,6 +36,10 @@ export const codeLabel = (code: string | undefined): string => (code !== undefin
 export interface MatrixMetricsSources {
   /** Depth of the durable inbound queue (TransactionServer.stats().queueDepth). */
   readonly queueDepth: () => number;
+  /** Rooms whose events are being handed to the core right now (TransactionServer.stats().inFlight, at most MAX_ACTIVE_LANES). */
+  readonly inFlight?: () => number;
+  /** Rooms waiting for a retry of a failed event (TransactionServer.stats().retryingRooms): only that room waits. */
+  readonly retryingRooms?: () => number;
 }
 
 export class MatrixMetrics {
@@ -78,6 +82,18 @@ export class MatrixMetrics {
       registers,
       // Read at scrape time from the durable queue.
       collect: () => depth.set(this.#sources?.queueDepth() ?? 0),
+    });
+    const inFlight: Gauge = new Gauge({
+      name: "mimi_matrix_inbound_rooms_in_flight",
+      help: "Matrix rooms whose queued events are being handed to the core right now (one worker per room, bounded)",
+      registers,
+      collect: () => inFlight.set(this.#sources?.inFlight?.() ?? 0),
+    });
+    const retrying: Gauge = new Gauge({
+      name: "mimi_matrix_inbound_rooms_retrying",
+      help: "Matrix rooms whose next queued event failed and waits for a retry (the other rooms go on)",
+      registers,
+      collect: () => retrying.set(this.#sources?.retryingRooms?.() ?? 0),
     });
     this.connected.set(0);
   }

@@ -1,10 +1,13 @@
 // MIMI-MATRIX-02: the transaction endpoint (Matrix Application Service API, "Pushing events",
 // "Authorization", "Querying", "Pinging"): a transaction is stored, deduplicated by txnId and by
-// event_id, before its 200; the worker hands each event to the sink once, in order, across
-// replays and restarts; wrong tokens, malformed and huge bodies change nothing.
+// event_id, before its 200; the workers hand each event to the sink once, in order within its
+// room, across replays and restarts; wrong tokens, malformed and huge bodies change nothing.
+// MIMI-MATRIX-55: rooms are handed over concurrently (bounded), a slow or failing room holds up
+// only itself, crash recovery keeps each room's order, handled entries are deleted in group commits.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  MAX_ACTIVE_LANES,
   TransactionServer,
   type MatrixEphemeral,
   type MatrixEvent,
@@ -15,6 +18,7 @@ import { adapterId, type AdapterStore, type AdapterStoreOp } from "../../../src/
 import { adapterStore } from "../../../src/bridge/portals.ts";
 import { createLogger } from "../../../src/log.ts";
 import { openStore } from "../../../src/storage/index.ts";
+import { until } from "../../helpers/acceptance.ts";
 import { MemoryStore } from "../../adapters/xmpp/fakeCore.ts";
 
 const HS_TOKEN = "f".repeat(24) + "0123456789abcdef0123456789abcdef0123456789";
@@ -556,5 +560,290 @@ test("MIMI-MATRIX-02: dedupe markers older than the retention are pruned at star
     assert.deepEqual(store.keys("txn/"), ["txn/young"]);
   } finally {
     await r.stop();
+  }
+});
+
+// ---- MIMI-MATRIX-55: per-room lanes --------------------------------------------------------------------
+
+const room = (r: string): string => `!${r}:hs.example`;
+/** An event `<room>-<n>` of room `!<room>:hs.example`. */
+const rev = (r: string, n: number): MatrixEvent => ev(`${r}-${n}`, { room_id: room(r) });
+
+/** A sink that records per room, tracks concurrency, and can hold or fail rooms. */
+class RoomSink implements TransactionSink {
+  readonly order: string[] = [];
+  readonly byRoom = new Map<string, string[]>();
+  active = 0;
+  maxActive = 0;
+  readonly activeRooms = new Set<string>();
+  /** A room handed two entries at once (must never happen). */
+  overlap: string | undefined;
+  readonly holds = new Map<string, Promise<void>>();
+  fail: (id: string) => boolean = () => false;
+  /** Random delays (ms, up to this) inside the sink, so completions interleave across rooms. */
+  jitterMs = 0;
+
+  async #take(roomId: string, id: string): Promise<void> {
+    if (this.activeRooms.has(roomId)) this.overlap = roomId;
+    this.activeRooms.add(roomId);
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    try {
+      const hold = this.holds.get(id);
+      if (hold) await hold;
+      if (this.jitterMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * this.jitterMs));
+      if (this.fail(id)) throw new Error(`sink refuses ${id}`);
+      this.order.push(id);
+      const list = this.byRoom.get(roomId) ?? [];
+      list.push(id);
+      this.byRoom.set(roomId, list);
+    } finally {
+      this.active--;
+      this.activeRooms.delete(roomId);
+    }
+  }
+  onEvent(event: MatrixEvent): Promise<void> {
+    return this.#take(event.room_id, event.event_id);
+  }
+  onEphemeral(event: MatrixEphemeral): Promise<void> {
+    return this.#take(event.room_id ?? "(none)", `edu:${event.type}:${JSON.stringify(event.content["n"] ?? "")}`);
+  }
+  onUserQuery(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+  room(r: string): string[] {
+    return this.byRoom.get(room(r)) ?? [];
+  }
+}
+
+/** A held promise and its release. */
+function gate(): { promise: Promise<void>; release: () => void } {
+  let release: () => void = () => undefined;
+  const promise = new Promise<void>((resolve) => (release = resolve));
+  return { promise, release };
+}
+
+/** Delete batches are counted and can be held (a slow disk), so the group commit can be observed. */
+class DeleteCountingStore extends CountingStore {
+  deleteBatches: string[][] = [];
+  hold: Promise<void> | undefined;
+  override async batch(ops: readonly AdapterStoreOp[]): Promise<void> {
+    if (ops.length > 0 && ops.every((op) => op.type === "del" && op.key.startsWith("q/"))) {
+      this.deleteBatches.push(ops.map((op) => op.key));
+      if (this.hold) await this.hold;
+    }
+    return super.batch(ops);
+  }
+  /** What a process killed right now leaves on disk. */
+  snapshot(): MemoryStore {
+    const copy = new MemoryStore();
+    for (const [k, v] of this.data) copy.data.set(k, structuredClone(v));
+    return copy;
+  }
+}
+
+test("MIMI-MATRIX-55: rooms are handed over concurrently (at most MAX_ACTIVE_LANES at once), each room strictly in order, never two entries of one room at once", async () => {
+  const store = new CountingStore();
+  const sink = new RoomSink();
+  sink.jitterMs = 4;
+  const r = await start(store, sink);
+  try {
+    const rooms = Array.from({ length: 12 }, (_, i) => `r${i}`);
+    const expected = new Map<string, string[]>(rooms.map((x) => [room(x), []]));
+    // Transactions mixing rooms, as Synapse batches them; receipts of a room go with that room.
+    for (let t = 0; t < 8; t++) {
+      const events: MatrixEvent[] = [];
+      for (let i = 0; i < 6; i++) {
+        const x = rooms[(t * 5 + i * 7) % rooms.length] as string;
+        const e = rev(x, t * 10 + i);
+        events.push(e);
+        expected.get(room(x))?.push(e.event_id);
+      }
+      const receiptRoom = rooms[t % rooms.length] as string;
+      expected.get(room(receiptRoom))?.push(`edu:m.receipt:${t}`);
+      assert.equal((await r.put(`m${t}`, { events, ephemeral: [{ type: "m.receipt", room_id: room(receiptRoom), content: { n: t } }, { type: "m.presence", content: { n: t, presence: "online" } }] })).status, 200);
+    }
+    await r.srv.idle();
+    for (const [roomId, ids] of expected) assert.deepEqual(sink.byRoom.get(roomId) ?? [], ids, `order of ${roomId}`);
+    // Ephemeral events without a room_id have a lane of their own, in order too.
+    assert.deepEqual(sink.byRoom.get("(none)"), Array.from({ length: 8 }, (_, t) => `edu:m.presence:${t}`));
+    assert.equal(sink.overlap, undefined, "a room is never handed two entries at once");
+    assert.ok(sink.maxActive > 1, `rooms ran concurrently (max ${sink.maxActive})`);
+    assert.ok(sink.maxActive <= MAX_ACTIVE_LANES, `bounded (max ${sink.maxActive})`);
+    assert.deepEqual(store.keys("q/"), []);
+    const s = r.srv.stats();
+    assert.equal(s.delivered, 8 * 6 + 8 * 2);
+    assert.equal(s.queueDepth, 0);
+    assert.equal(s.inFlight, 0);
+  } finally {
+    await r.stop();
+  }
+});
+
+test("MIMI-MATRIX-55: a slow room does not hold up another; a failing room waits for its retry alone; each keeps its order", async () => {
+  const store = new CountingStore();
+  const sink = new RoomSink();
+  const slow = gate();
+  sink.holds.set("$eslow-1", slow.promise);
+  let failures = 0;
+  sink.fail = (id) => id === "$efail-1" && failures++ < 1;
+  // The failing room's retry comes after a minute: the other rooms must not wait for it.
+  const r = await start(store, sink, { retry: { attempts: 5, initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+  try {
+    const events = [rev("slow", 1), rev("fail", 1), rev("fast", 1), rev("slow", 2), rev("fail", 2), rev("fast", 2), rev("fast", 3)];
+    assert.equal((await r.put("s1", { events })).status, 200);
+    assert.equal((await r.put("s2", { events: [rev("fast", 4), rev("slow", 3)] })).status, 200);
+    await until(() => sink.room("fast").length === 4, "the fast room is handed over while the slow one hangs and the failing one waits");
+    assert.deepEqual(sink.room("fast"), ["$efast-1", "$efast-2", "$efast-3", "$efast-4"]);
+    assert.deepEqual(sink.room("slow"), [], "the slow room is still on its first event");
+    assert.deepEqual(sink.room("fail"), [], "nothing of the failing room after its failed first event");
+    // Only the slow room holds a worker: the failing one gave its slot back while it waits.
+    await until(() => r.srv.stats().retryingRooms === 1 && r.srv.stats().inFlight === 1, "the failing room waits for its retry without a worker", 30_000, () => JSON.stringify(r.srv.stats()));
+    assert.equal(r.srv.stats().queueDepth, 3 + 2, "slow-1..3 and fail-1..2 still queued");
+    slow.release();
+    await until(() => sink.room("slow").length === 3 && r.srv.stats().queueDepth === 2, "the slow room goes on once its event returns", 30_000, () => JSON.stringify(r.srv.stats()));
+    assert.deepEqual(sink.room("slow"), ["$eslow-1", "$eslow-2", "$eslow-3"]);
+  } finally {
+    slow.release();
+    await r.stop();
+  }
+  // The failing room's events are still stored, in order, for the next start.
+  const second = new RoomSink();
+  const b = await start(store, second);
+  try {
+    await b.srv.idle();
+    assert.deepEqual(second.room("fail"), ["$efail-1", "$efail-2"]);
+    assert.deepEqual([...second.byRoom.keys()], [room("fail")], "nothing else handed over again after a clean stop");
+  } finally {
+    await b.stop();
+  }
+});
+
+test("MIMI-MATRIX-55: crash recovery with rooms interleaved and partly done: each room resumes where it stopped, in order; nothing lost", async () => {
+  const store = new DeleteCountingStore();
+  const first = new RoomSink();
+  const hold = gate();
+  // Room a hangs on its second event; room b finishes; room c's first event keeps failing.
+  first.holds.set("$ea-2", hold.promise);
+  first.fail = (id) => id.startsWith("$ec-");
+  const a = await start(store, first, { retry: { attempts: 100, initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+  const t1 = [rev("a", 1), rev("b", 1), rev("c", 1), rev("a", 2)];
+  const t2 = [rev("b", 2), rev("c", 2), rev("a", 3), rev("b", 3)];
+  let disk: MemoryStore;
+  try {
+    assert.equal((await a.put("x1", { events: t1 })).status, 200);
+    assert.equal((await a.put("x2", { events: t2, ephemeral: [{ type: "m.receipt", room_id: room("a"), content: { n: 1 } }] })).status, 200);
+    await until(() => first.room("b").length === 3 && first.room("a").length === 1 && a.srv.stats().retryingRooms === 1, "a-1 and room b handed over, room c failing");
+    // Their deletes are written (group commits), so the snapshot below is exact: a-2, a-3, the receipt, c-1, c-2 remain.
+    await until(() => store.keys("q/").length === 5, "handled entries deleted", 30_000, () => store.keys("q/").join(" "));
+    // kill -9: the disk as it is now; the first instance's later work never reaches it.
+    disk = store.snapshot();
+  } finally {
+    hold.release();
+    await a.stop();
+  }
+
+  const second = new RoomSink();
+  const b = await start(disk, second);
+  try {
+    await b.srv.idle();
+    assert.deepEqual(second.room("a"), ["$ea-2", "$ea-3", "edu:m.receipt:1"]);
+    assert.deepEqual(second.room("c"), ["$ec-1", "$ec-2"]);
+    assert.deepEqual(second.room("b"), [], "room b was done");
+    // The homeserver retries the transactions it may not have seen acknowledged: nothing twice.
+    assert.equal((await b.put("x1", { events: t1 })).status, 200);
+    assert.equal((await b.put("x2-retry", { events: t2 })).status, 200);
+    await b.srv.idle();
+    assert.equal(second.order.length, 5);
+    assert.deepEqual(await disk.list("q/"), []);
+  } finally {
+    await b.stop();
+  }
+});
+
+test("MIMI-MATRIX-55: handled entries are deleted in group commits, never before the sink finished; a crash before the commit hands them over again (never loses them); a clean stop commits", async () => {
+  const store = new DeleteCountingStore();
+  const disk = gate();
+  store.hold = disk.promise;
+  const sink = new RoomSink();
+  const r = await start(store, sink);
+  const events = Array.from({ length: 40 }, (_, i) => rev(`g${i % 4}`, i));
+  try {
+    assert.equal((await r.put("g", { events })).status, 200);
+    await until(() => sink.order.length === 40, "all handed over while the first delete is still being written");
+    // The first delete started a commit at once; the other 39 wait for the next one.
+    assert.equal(store.deleteBatches.length, 1);
+    assert.equal(store.keys("q/").length, 40, "nothing deleted yet");
+    // A crash now: every event is still on disk and is handed over again, each room in order.
+    const crashed = store.snapshot();
+    const again = new RoomSink();
+    const c = await start(crashed, again);
+    try {
+      await c.srv.idle();
+      for (let k = 0; k < 4; k++) assert.deepEqual(again.room(`g${k}`), sink.room(`g${k}`), `room g${k} again, in order`);
+    } finally {
+      await c.stop();
+    }
+    disk.release();
+    await r.srv.idle();
+    assert.equal(store.deleteBatches.length, 2, "39 deletes in one batch");
+    assert.deepEqual(store.deleteBatches.map((b) => b.length).sort((x, y) => x - y), [1, 39]);
+    assert.deepEqual(store.keys("q/"), []);
+  } finally {
+    disk.release();
+    await r.stop();
+  }
+  // stop() waits for the commit: after a clean stop nothing is handed over twice.
+  const store2 = new DeleteCountingStore();
+  const disk2 = gate();
+  store2.hold = disk2.promise;
+  const sink2 = new RoomSink();
+  const r2 = await start(store2, sink2);
+  assert.equal((await r2.put("h", { events: events.slice(0, 5) })).status, 200);
+  await until(() => sink2.order.length === 5, "handed over");
+  const stopping = r2.stop();
+  disk2.release();
+  await stopping;
+  assert.deepEqual(store2.keys("q/"), []);
+  const after = new RoomSink();
+  const r3 = await start(store2, after);
+  try {
+    await r3.srv.idle();
+    assert.deepEqual(after.order, []);
+  } finally {
+    await r3.stop();
+  }
+});
+
+test("MIMI-MATRIX-55: dedupe holds while rooms run concurrently: replays and the same events in other transactions reach the sink once", async () => {
+  const db = await openStore({ kind: "memory" });
+  try {
+    const store = adapterStore(db, adapterId("matrix"));
+    const sink = new RoomSink();
+    sink.jitterMs = 3;
+    const r = await start(store, sink);
+    try {
+      const all = Array.from({ length: 30 }, (_, i) => rev(`d${i % 5}`, i));
+      // Overlapping transactions, replays with a new unsigned.age, duplicates within one transaction.
+      const puts: Promise<{ status: number }>[] = [];
+      for (let t = 0; t < 6; t++) {
+        const slice = all.slice(t * 4, t * 4 + 10);
+        puts.push(r.put(`d${t}`, { events: [...slice, ...slice.slice(0, 2)] }));
+        puts.push(r.put(`d${t}`, { events: slice.map((e) => ({ ...e, unsigned: { age: 99 } })) }));
+      }
+      for (const res of await Promise.all(puts)) assert.equal(res.status, 200);
+      await r.srv.idle();
+      const got = sink.order.filter((x) => x.startsWith("$"));
+      assert.equal(new Set(got).size, got.length, "no event twice");
+      assert.deepEqual([...got].sort(), all.map((e) => e.event_id).sort(), "every event once");
+      for (let k = 0; k < 5; k++) {
+        const ids = sink.room(`d${k}`);
+        assert.deepEqual(ids, all.filter((e) => e.room_id === room(`d${k}`)).map((e) => e.event_id), `order of d${k}`);
+      }
+    } finally {
+      await r.stop();
+    }
+  } finally {
+    await db.close();
   }
 });
