@@ -220,3 +220,63 @@ export function againstBaseline(subject: readonly { readonly rate: number; reado
     addedP99Ms: ms1(p99 - b99),
   };
 }
+
+/** A number from the environment (a bench knob), or exit 2 with a message when it is not one. */
+export function envNumber(bench: string, name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) {
+    process.stderr.write(`[bench ${bench}] ${name}=${raw} is not a number >= ${min}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+/** Wall-clock stamps of one message (ms): its arrival (Date.now()) and the servers' own timestamps. */
+export interface ArrivalStamps {
+  /** The receiver's listener ran. */
+  readonly at: number;
+  /** MIMI receiver: the hub's accepted timestamp. */
+  readonly hubTs?: number;
+  /** Matrix receiver: origin_server_ts of the event it got. */
+  readonly originTs?: number;
+}
+
+/**
+ * Keys of messages on their way (the bridge benches): `wait(key)` resolves with the arrival time
+ * (performance.now()) when a receiver reports a text carrying that key, and fails with `fail()`
+ * when none came within `stallMs` (a lost message is a failed bench, not a slow one).
+ */
+export class Arrivals {
+  readonly #waiting = new Map<string, (at: number) => void>();
+  readonly wall = new Map<string, ArrivalStamps>();
+  readonly #o: { readonly stallMs: number; readonly keyOf: (text: string) => string | undefined; readonly fail: (message: string) => Error };
+
+  constructor(o: { readonly stallMs: number; readonly keyOf: (text: string) => string | undefined; readonly fail: (message: string) => Error }) {
+    this.#o = o;
+  }
+
+  wait(key: string): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(key);
+        reject(this.#o.fail(`message ${key} did not arrive within ${this.#o.stallMs} ms`));
+      }, this.#o.stallMs);
+      this.#waiting.set(key, (at) => {
+        clearTimeout(timer);
+        resolve(at);
+      });
+    });
+  }
+
+  arrived(text: string, stamps: Omit<ArrivalStamps, "at"> = {}): void {
+    const at = performance.now();
+    const key = this.#o.keyOf(text);
+    const done = key === undefined ? undefined : this.#waiting.get(key);
+    if (key === undefined || done === undefined) return;
+    this.#waiting.delete(key);
+    this.wall.set(key, { at: Date.now(), ...stamps });
+    done(at);
+  }
+}

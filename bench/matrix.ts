@@ -65,7 +65,7 @@ import { startProcessNetwork, type ProcessNetwork } from "../src/demo/processNet
 import { clientFor, type MatrixClient } from "../test/helpers/matrixClient.ts";
 import { freePort } from "../test/helpers/processes.ts";
 import { startSynapse, type SynapseServer } from "../test/helpers/synapse.ts";
-import { againstBaseline, alternatingRuns, clockTicksPerSecond, CpuMeter, percentile, pool, type CpuSample } from "./lib.ts";
+import { againstBaseline, alternatingRuns, Arrivals, clockTicksPerSecond, CpuMeter, envNumber, percentile, pool, type CpuSample } from "./lib.ts";
 
 const BENCH = "matrix";
 const PROVIDER = "a.example";
@@ -76,16 +76,6 @@ const GHOST_PREFIX = "_mimi_";
 const TEXT_BYTES = 1024;
 const IN_FLIGHT = 16;
 
-const envNumber = (name: string, fallback: number, min: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) {
-    process.stderr.write(`[bench matrix] ${name}=${raw} is not a number >= ${min}\n`);
-    process.exit(2);
-  }
-  return n;
-};
 const PATH_NAMES = ["matrix_to_mimi", "mimi_to_matrix"] as const;
 type PathName = (typeof PATH_NAMES)[number];
 /** BENCH_MATRIX_PATHS: a comma-separated subset of PATH_NAMES (default: both). */
@@ -99,8 +89,8 @@ const PATHS: readonly PathName[] = (() => {
   }
   return PATH_NAMES.filter((n) => raw.includes(n));
 })();
-const SCALE = envNumber("BENCH_MATRIX_SCALE", 1, 0.05);
-const RUNS = Math.round(envNumber("BENCH_MATRIX_RUNS", 3, 1));
+const SCALE = envNumber(BENCH, "BENCH_MATRIX_SCALE", 1, 0.05);
+const RUNS = Math.round(envNumber(BENCH, "BENCH_MATRIX_RUNS", 3, 1));
 const SPLIT = process.env.BENCH_MATRIX_SPLIT === "1";
 const DEBUG = process.env.BENCH_MATRIX_DEBUG === "1";
 /** Messages per ping-pong round (one in flight). */
@@ -122,49 +112,13 @@ const ms = (x: number) => Number(x.toFixed(1));
 class FunctionalFailure extends Error {}
 
 /** The key of a message: its first word (keys are [a-z0-9-], which no text mapping changes). */
-const keyOf = (text: string): string => {
+const keyOf = (text: string): string | undefined => {
   const sp = text.indexOf(" ");
-  return sp <= 0 ? "" : text.slice(0, sp);
+  return sp <= 0 ? undefined : text.slice(0, sp);
 };
 
-/** Wall-clock stamps of one message (Date.now() and the servers' own timestamps, ms). */
-interface Stamps {
-  /** The receiver's listener ran. */
-  at: number;
-  /** MIMI receiver: the hub's accepted timestamp. */
-  hubTs?: number;
-  /** Matrix receiver: origin_server_ts of the event it got. */
-  originTs?: number;
-}
-
-/** Keys of messages on their way: each resolves with the arrival time (performance.now()). */
-class Arrivals {
-  readonly #waiting = new Map<string, (at: number) => void>();
-  readonly wall = new Map<string, Stamps>();
-
-  wait(key: string): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(key);
-        reject(new FunctionalFailure(`message ${key} did not arrive within ${STALL_MS} ms`));
-      }, STALL_MS);
-      this.#waiting.set(key, (at) => {
-        clearTimeout(timer);
-        resolve(at);
-      });
-    });
-  }
-
-  arrived(text: string, stamps: Omit<Stamps, "at"> = {}): void {
-    const at = performance.now();
-    const key = keyOf(text);
-    const done = this.#waiting.get(key);
-    if (done === undefined) return;
-    this.#waiting.delete(key);
-    this.wall.set(key, { at: Date.now(), ...stamps });
-    done(at);
-  }
-}
+/** Keys of messages on their way (bench/lib.ts Arrivals): the key is the text's first word. */
+const newArrivals = () => new Arrivals({ stallMs: STALL_MS, keyOf, fail: (m) => new FunctionalFailure(m) });
 
 interface SyncedMessage {
   roomId: string;
@@ -450,10 +404,10 @@ try {
   await Promise.all(setupClients.map((c) => c.stop()));
 
   // ---- receivers ---------------------------------------------------------------------------------------
-  const toMimi = new Arrivals();
-  const toCarol = new Arrivals();
-  const toAliceFromGhost = new Arrivals();
-  const toAliceFromCarol = new Arrivals();
+  const toMimi = newArrivals();
+  const toCarol = newArrivals();
+  const toAliceFromGhost = newArrivals();
+  const toAliceFromCarol = newArrivals();
   nativeBob.on("message", (e) => {
     if (e.roomId === mimiRoom) toMimi.arrived(e.text, { hubTs: e.timestamp });
   });

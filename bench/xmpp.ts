@@ -49,7 +49,7 @@ import { HttpTransport, MimiClient, openClientStore } from "../src/client-api/sd
 import { xmppGhostFor, formatJid } from "../src/adapter/index.ts";
 import { startProcessNetwork, type ProcessNetwork } from "../src/demo/processNetwork.ts";
 import { startProsody, type ProsodyServer } from "../test/helpers/prosody.ts";
-import { againstBaseline, alternatingRuns, clockTicksPerSecond, CpuMeter, percentile, pool } from "./lib.ts";
+import { againstBaseline, alternatingRuns, Arrivals, clockTicksPerSecond, CpuMeter, envNumber, percentile, pool } from "./lib.ts";
 
 const BENCH = "xmpp";
 const PROVIDER = "a.example";
@@ -58,16 +58,6 @@ const XMPP_DOMAIN = "xmpp.localhost";
 const TEXT_BYTES = 1024;
 const IN_FLIGHT = 16;
 
-const envNumber = (name: string, fallback: number, min: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) {
-    process.stderr.write(`[bench xmpp] ${name}=${raw} is not a number >= ${min}\n`);
-    process.exit(2);
-  }
-  return n;
-};
 /**
  * BENCH_XMPP_NAGLE=1 keeps Nagle's algorithm where the benchmark controls it (Prosody's default
  * `network_settings.nagle = true`, @xmpp/client's sockets). By default both use TCP_NODELAY: on
@@ -88,8 +78,8 @@ const PATHS: readonly PathName[] = (() => {
   }
   return PATH_NAMES.filter((n) => raw.includes(n));
 })();
-const SCALE = envNumber("BENCH_XMPP_SCALE", 1, 0.05);
-const RUNS = Math.round(envNumber("BENCH_XMPP_RUNS", 5, 1));
+const SCALE = envNumber(BENCH, "BENCH_XMPP_SCALE", 1, 0.05);
+const RUNS = Math.round(envNumber(BENCH, "BENCH_XMPP_RUNS", 5, 1));
 /** Messages per ping-pong round (one in flight). */
 const PINGPONG_PER_ROUND = Math.max(5, Math.round(60 * SCALE));
 /** Messages per pipelined round (IN_FLIGHT outstanding). */
@@ -191,37 +181,16 @@ class XmppUser {
   }
 }
 
-/** Keys of messages on their way: each resolves with the arrival time (performance.now()). */
-class Arrivals {
-  readonly #waiting = new Map<string, (at: number) => void>();
-  /** Wall-clock arrival time (Date.now()) and the hub's accepted timestamp per key (MIMI receivers). */
-  readonly wall = new Map<string, { at: number; hubTs?: number }>();
-
-  wait(key: string): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(key);
-        reject(new FunctionalFailure(`message ${key} did not arrive within ${STALL_MS} ms`));
-      }, STALL_MS);
-      this.#waiting.set(key, (at) => {
-        clearTimeout(timer);
-        resolve(at);
-      });
-    });
-  }
-
-  arrived(text: string, hubTs?: number): void {
-    const at = performance.now();
-    const bar = text.indexOf("|");
-    if (bar <= 0) return;
-    const key = text.slice(0, bar);
-    const done = this.#waiting.get(key);
-    if (done === undefined) return;
-    this.#waiting.delete(key);
-    this.wall.set(key, hubTs === undefined ? { at: Date.now() } : { at: Date.now(), hubTs });
-    done(at);
-  }
-}
+/** Keys of messages on their way (bench/lib.ts Arrivals): the key is the text before the first "|". */
+const newArrivals = () =>
+  new Arrivals({
+    stallMs: STALL_MS,
+    keyOf: (text) => {
+      const bar = text.indexOf("|");
+      return bar <= 0 ? undefined : text.slice(0, bar);
+    },
+    fail: (m) => new FunctionalFailure(m),
+  });
 
 /** CPU time per process per round (this process is "bench"; the providers and Prosody by PID). */
 const cpuMeter = new CpuMeter(clockTicksPerSecond());
@@ -369,10 +338,10 @@ try {
   );
   const consentMs = performance.now() - t0;
 
-  const toMimi = new Arrivals();
-  const toAliceXmpp = new Arrivals();
-  const toBobXmpp = new Arrivals();
-  const fromBobMimi = new Arrivals();
+  const toMimi = newArrivals();
+  const toAliceXmpp = newArrivals();
+  const toBobXmpp = newArrivals();
+  const fromBobMimi = newArrivals();
   /** The direct room, once the first message opened it. */
   const chat: { roomId?: string } = {};
   const joined = new Promise<string>((resolve) => {
@@ -381,7 +350,7 @@ try {
       resolve(e.roomId);
     });
   });
-  nativeBob.on("message", (e) => toMimi.arrived(e.text, e.timestamp));
+  nativeBob.on("message", (e) => toMimi.arrived(e.text, { hubTs: e.timestamp }));
   alice.onStanza((el) => {
     if (!el.is("message") || el.attrs.type === "error") return;
     const body = el.getChildText("body");
