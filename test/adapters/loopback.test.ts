@@ -4,14 +4,40 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { loopbackPlatform, resetLoopbackPlatform, type LoopbackAdapter, type LoopbackEntry } from "../../adapters/loopback/index.ts";
 import { platformEventId, platformRoomId, platformUserId, type PlatformEventId, type PlatformRoomId } from "../../src/adapter/index.ts";
+import { topicIdOfText } from "../../src/client-api/sdk/content.ts";
 import type { Provider } from "../../src/provider.ts";
-import { until } from "../helpers/acceptance.ts";
+import { closeAll, collect, testClient, until, waitForEvent, type TestClient } from "../helpers/acceptance.ts";
+import { startNetwork, type TestNetwork } from "../helpers/providers.ts";
 import { BRIDGED, adapterConformance, type PlatformDriver, type Seen } from "./conformance.ts";
 
 function loopbackOf(provider: Provider): LoopbackAdapter {
   const a = provider.bridge?.adapter("loopback");
   if (!a) throw new Error("the loopback adapter is not running");
   return a as LoopbackAdapter;
+}
+
+interface LoopbackWorld {
+  readonly net: TestNetwork;
+  readonly bob: TestClient;
+  readonly bobUri: string;
+}
+
+/**
+ * a.example runs the loopback adapter; bob is a registered native client on b.example (his events
+ * collected). `extra` is more configuration for both providers. Everything is stopped after `fn`.
+ */
+async function withLoopbackWorld(fn: (w: LoopbackWorld) => Promise<void>, extra: Record<string, unknown> = {}): Promise<void> {
+  resetLoopbackPlatform(BRIDGED);
+  const net = await startNetwork([BRIDGED, "b.example"], { extraConfig: (d) => (d === BRIDGED ? { adapters: { loopback: {} }, ...extra } : extra) });
+  const bob = await testClient(net.providers["b.example"]!.clientApiUrl);
+  try {
+    const { userUri } = await bob.client.register("bob");
+    collect(bob);
+    await fn({ net, bob, bobUri: userUri });
+  } finally {
+    await closeAll([bob]);
+    await net.stop();
+  }
 }
 
 const mimiOf = (user: string): string => (user.startsWith("~") ? user.slice(1) : `mimi://${BRIDGED}/u/${user}`);
@@ -151,15 +177,7 @@ export function loopbackDriver(): PlatformDriver {
 adapterConformance("loopback", loopbackDriver);
 
 test("MIMI-ADAPTER-03 loopback: a delivery the platform refuses is retried until it lands, and shown once", async () => {
-  // Uses the conformance world through a small scenario of its own.
-  const { startNetwork } = await import("../helpers/providers.ts");
-  const { testClient, collect, closeAll } = await import("../helpers/acceptance.ts");
-  resetLoopbackPlatform(BRIDGED);
-  const net = await startNetwork([BRIDGED, "b.example"], { extraConfig: (d) => (d === BRIDGED ? { adapters: { loopback: {} } } : {}) });
-  const bob = await testClient(net.providers["b.example"]!.clientApiUrl);
-  try {
-    await bob.client.register("bob");
-    collect(bob);
+  await withLoopbackWorld(async ({ net, bob }) => {
     const adapter = loopbackOf(net.providers[BRIDGED]!);
     const platform = adapter.platform;
     const room = platformRoomId("#retry");
@@ -181,32 +199,22 @@ test("MIMI-ADAPTER-03 loopback: a delivery the platform refuses is retried until
     const unknownTarget: PlatformEventId = platformEventId("never-sent");
     const edit = await adapter.act({ type: "message.edit", platformEventId: platformEventId("x3"), sender: platformUserId("alice"), room, target: unknownTarget, text: "edit of nothing" });
     assert.equal(edit.status, "ignored");
-  } finally {
-    await closeAll([bob]);
-    await net.stop();
-  }
+  });
 });
 
 test("MIMI-ADAPTER-07 loopback: consent both ways through the platform (prompt, grant, request) and identifier resolution", async () => {
-  const { startNetwork } = await import("../helpers/providers.ts");
-  const { testClient, collect, closeAll } = await import("../helpers/acceptance.ts");
-  resetLoopbackPlatform(BRIDGED);
   const consent = { consent: { preConsent: "none" } };
-  const net = await startNetwork([BRIDGED, "b.example"], { extraConfig: (d) => (d === BRIDGED ? { adapters: { loopback: {} }, ...consent } : consent) });
-  const bob = await testClient(net.providers["b.example"]!.clientApiUrl);
-  try {
-    const b = await bob.client.register("bob");
-    collect(bob);
+  await withLoopbackWorld(async ({ net, bob, bobUri }) => {
     const adapter = loopbackOf(net.providers[BRIDGED]!);
     const platform = adapter.platform;
     const alice = platformUserId("alice");
-    const bobGhost = adapter.ghostFor(b.userUri);
+    const bobGhost = adapter.ghostFor(bobUri);
     // alice's first gesture on the platform makes her a MIMI user (and resolves bob's address).
-    const q = await adapter.act({ type: "identifier.query", platformEventId: platformEventId("q1"), sender: alice, query: b.userUri });
-    assert.deepEqual(q.status === "accepted" && q.resolved, [{ mimiUri: b.userUri, ghost: bobGhost }]);
+    const q = await adapter.act({ type: "identifier.query", platformEventId: platformEventId("q1"), sender: alice, query: bobUri });
+    assert.deepEqual(q.status === "accepted" && q.resolved, [{ mimiUri: bobUri, ghost: bobGhost }]);
     // MIMI → platform: bob asks alice; the platform prompts her.
     await bob.client.consentRequest("mimi://a.example/u/alice");
-    const prompt = await platform.waitFor(() => platform.consentPrompts.find((p) => p.requester === b.userUri), "alice is prompted");
+    const prompt = await platform.waitFor(() => platform.consentPrompts.find((p) => p.requester === bobUri), "alice is prompted");
     assert.equal(prompt.target, alice);
     assert.equal(prompt.requesterGhost, bobGhost);
     // platform → MIMI: she accepts; bob learns it and can add her.
@@ -222,21 +230,11 @@ test("MIMI-ADAPTER-07 loopback: consent both ways through the platform (prompt, 
     // A consent gesture towards a local user (not a ghost) is refused with a typed code.
     const wrong = await adapter.act({ type: "consent.request", platformEventId: platformEventId("r2"), sender: alice, peer: platformUserId("dave") });
     assert.equal(wrong.status === "rejected" && wrong.code, "MIMI_ERR_BRIDGE_NOT_LOCAL");
-  } finally {
-    await closeAll([bob]);
-    await net.stop();
-  }
+  }, consent);
 });
 
 test("MIMI-ADAPTER-08 loopback: two local users in one room: each MIMI message is decrypted once (by one designated member) and shown once; Markdown reaches the adapter as Markdown", async () => {
-  const { startNetwork } = await import("../helpers/providers.ts");
-  const { testClient, collect, closeAll } = await import("../helpers/acceptance.ts");
-  resetLoopbackPlatform(BRIDGED);
-  const net = await startNetwork([BRIDGED, "b.example"], { extraConfig: (d) => (d === BRIDGED ? { adapters: { loopback: {} } } : {}) });
-  const bob = await testClient(net.providers["b.example"]!.clientApiUrl);
-  try {
-    await bob.client.register("bob");
-    collect(bob);
+  await withLoopbackWorld(async ({ net, bob }) => {
     const bridge = net.providers[BRIDGED]!.bridge!;
     const adapter = loopbackOf(net.providers[BRIDGED]!);
     const platform = adapter.platform;
@@ -269,22 +267,11 @@ test("MIMI-ADAPTER-08 loopback: two local users in one room: each MIMI message i
     const md = await platform.waitFor(() => platform.transcript(room).find((e) => e.kind === "message" && e.text === "**both** of _you_"), "the Markdown message");
     assert.equal(md.kind === "message" && md.markdown, "**both** of _you_");
     assert.ok(platform.transcript(room).every((e) => e.kind !== "message" || !texts.includes(e.text) || e.markdown === undefined));
-  } finally {
-    await closeAll([bob]);
-    await net.stop();
-  }
+  });
 });
 
 test("MIMI-ADAPTER-12 loopback: thread identity without a known root (the string's UTF-8, both ways; a binary topic as mimi-topic:<hex>), edits keep the thread, and attachments MIMI or the platform cannot use", async () => {
-  const { startNetwork } = await import("../helpers/providers.ts");
-  const { testClient, collect, closeAll, waitForEvent } = await import("../helpers/acceptance.ts");
-  const { topicIdOfText } = await import("../../src/client-api/sdk/content.ts");
-  resetLoopbackPlatform(BRIDGED);
-  const net = await startNetwork([BRIDGED, "b.example"], { extraConfig: (d) => (d === BRIDGED ? { adapters: { loopback: {} } } : {}) });
-  const bob = await testClient(net.providers["b.example"]!.clientApiUrl);
-  try {
-    await bob.client.register("bob");
-    collect(bob);
+  await withLoopbackWorld(async ({ net, bob }) => {
     const adapter = loopbackOf(net.providers[BRIDGED]!);
     const platform = adapter.platform;
     const alice = platformUserId("alice");
@@ -337,8 +324,5 @@ test("MIMI-ADAPTER-12 loopback: thread identity without a known root (the string
     await bob.client.send(roomId, "sealed", { attachments: [{ url: "https://files.b.example/sealed.bin", contentType: "application/octet-stream", encAlg: 1, key: "00".repeat(16), nonce: "00".repeat(12) }] });
     const sealed = await shown("sealed");
     assert.equal(sealed.kind === "message" && sealed.attachments, undefined);
-  } finally {
-    await closeAll([bob]);
-    await net.stop();
-  }
+  });
 });
