@@ -147,6 +147,7 @@ export const errorCatalogue = {
   MIMI_ERR_BRIDGE_NO_PORTAL: { category: "not_found", status: 404, message: "no MIMI room is bridged to this platform room" },
   MIMI_ERR_BRIDGE_ADAPTER_UNKNOWN: { category: "validation", status: 400, message: "no adapter of that name is built into this bridge" },
   MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE: { category: "peer", status: 503, message: "the bridged platform could not say whether the user exists; try again later" },
+  MIMI_ERR_BRIDGE_CORE_UNAVAILABLE: { category: "peer", status: 503, message: "the core could not handle a platform event now; the adapter retries it" },
 
   // ---- discovery: identifierQuery (protocol-06 §5.8) and the SII → SSI discovery service -------
   MIMI_ERR_DISCOVERY_RATE_LIMITED: { category: "policy", status: 429, message: "too many discovery requests; try again later" },

@@ -12,9 +12,11 @@ import type { PlatformEventId, PlatformRoomId, PlatformUserId } from "./types.ts
 
 /**
  * A file the platform holds by URL (MIMI ExternalPart, draft-ietf-mimi-content §4.5). Towards
- * MIMI only http(s) URLs are carried (what every MIMI receiver can fetch): an adapter turns its
- * platform's media references into such URLs (Matrix: the homeserver's authenticated media URL of
- * an mxc:// URI). From MIMI the adapter gets the unencrypted external parts (§4.5 encAlg 0).
+ * MIMI only http(s) URLs are carried: an adapter turns its platform's media references into such
+ * URLs (Matrix: the homeserver's authenticated media URL of an mxc:// URI, which a receiver can
+ * fetch only with a token of that homeserver: the file is not copied, docs/MATRIX.md §6). From
+ * MIMI the adapter gets the unencrypted external parts (§4.5 encAlg 0); the others are withheld
+ * and the message says so.
  */
 export interface Attachment {
   readonly url: string;
@@ -159,7 +161,17 @@ export type PlatformEventType = PlatformEvent["type"];
 export type SubmitResult =
   | { readonly status: "accepted"; readonly roomId?: string; readonly messageId?: string; readonly resolved?: readonly ResolvedIdentifier[] }
   | { readonly status: "ignored"; readonly reason: string }
-  | { readonly status: "rejected"; readonly code: string; readonly message: string };
+  | {
+      readonly status: "rejected";
+      readonly code: string;
+      readonly message: string;
+      /**
+       * The core could not act now (a peer or the hub unreachable, storage busy, shutting down):
+       * nothing was recorded for the event, and submitting it again later may succeed. An
+       * adapter with a durable inbound queue keeps the event and retries; others tell the user.
+       */
+      readonly retryable?: true;
+    };
 
 export interface ResolvedIdentifier {
   readonly mimiUri: string;

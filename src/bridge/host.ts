@@ -284,6 +284,11 @@ export class BridgeHost {
     if ((await client.account()) === undefined) await client.login("local", { deviceId: DEVICE_ID });
     await this.#users.put(`bridged/${name}`, { name, adapter: adapter.info.id, platformUser }, { sync: true });
     this.#bridged.add(name);
+    if (this.#abort.signal.aborted) {
+      // stop() ran while this client was being made: it would never be closed.
+      await client.close().catch(() => undefined);
+      throw new MimiError("MIMI_ERR_SDK_CLOSED", "the bridge is stopping");
+    }
     const unsubscribe = client.on("*", (event) => this.#onMimiEvent(adapter, name, event));
     const hosted: Hosted = { name, adapter: adapter.info.id, platformUser, client, unsubscribe };
     this.#hosted.set(name, hosted);
@@ -361,6 +366,12 @@ export class BridgeHost {
       if (!isMimiError(err)) {
         log().error({ err }, "submitting a platform event failed");
         return { status: "rejected", code: "MIMI_ERR_INTERNAL", message: "internal error" };
+      }
+      if (RETRYABLE_CODES.has(err.code)) {
+        // Not an answer to the event: the core could not act now. Nothing is recorded, so the
+        // same event submitted again is tried again (never a message lost to an outage).
+        log().warn({ code: err.code }, "platform event not handled now (retryable)");
+        return { status: "rejected", code: err.code, message: err.message, retryable: true };
       }
       log().info({ code: err.code }, "platform event rejected");
       result = { status: "rejected", code: err.code, message: err.message };
@@ -669,10 +680,15 @@ export class BridgeHost {
             const replyTo = await targetOf(event.inReplyTo);
             const thread = event.topicId === undefined ? undefined : await portals.threadOf(platformRoom, event.topicId);
             const attachments = incomingAttachments(event.attachments);
+            // Files the platform cannot be given (encrypted, or not http(s)): without a word the
+            // user would see an empty message and never learn a file was sent.
+            const withheld = (event.attachments?.length ?? 0) - attachments.length + (event.droppedAttachments?.length ?? 0);
+            const note = withheld > 0 ? `[${withheld === 1 ? "a file" : `${withheld} files`} that cannot be shown through the bridge]` : "";
+            const text = note === "" ? event.text : event.text.trim() === "" ? note : `${event.text}\n${note}`;
             const r = await adapter.handleMimiMessage({
               ...base,
-              text: event.text,
-              ...(markdown ? { markdown: event.text } : {}),
+              text,
+              ...(markdown ? { markdown: text } : {}),
               ...(replyTo === undefined ? {} : { replyTo }),
               ...(event.inReplyTo === undefined ? {} : { replyToMessageId: event.inReplyTo }),
               ...(thread === undefined ? {} : { thread }),
@@ -806,6 +822,24 @@ export class BridgeHost {
     }
   }
 }
+
+/**
+ * Errors that say "not now" rather than "no": another provider (the room's hub) or the hosted
+ * client's transport unreachable or timing out, a commit race lost too often, storage busy or
+ * closing, the bridge shutting down, a platform that cannot answer. A submission failing with
+ * one of these is not recorded as the event's answer (SubmitResult.retryable).
+ */
+const RETRYABLE_CODES: ReadonlySet<string> = new Set([
+  "MIMI_ERR_PEER_UNREACHABLE",
+  "MIMI_ERR_PEER_TIMEOUT",
+  "MIMI_ERR_SDK_UNREACHABLE",
+  "MIMI_ERR_SDK_CONFLICT",
+  "MIMI_ERR_SDK_CLOSED",
+  "MIMI_ERR_STORAGE_IO",
+  "MIMI_ERR_STORAGE_CLOSED",
+  "MIMI_ERR_STORAGE_LOCK_TIMEOUT",
+  "MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE",
+]);
 
 /**
  * A platform message's attachments as ExternalParts (content §4.5): only http(s) URLs, which every

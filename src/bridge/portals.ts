@@ -89,8 +89,11 @@ export class PortalStore implements PortalApi {
   async topicIdOf(platformRoom: PlatformRoomId, thread: string): Promise<string> {
     const root = await this.messageIdOf(platformRoom, thread as PlatformEventId);
     if (root !== undefined) return root;
-    const binary = BINARY_TOPIC.exec(thread)?.[1];
-    return binary === undefined ? topicIdOfText(thread) : binary.toLowerCase();
+    // `mimi-topic:<hex>` stands for bytes only where threadOf wrote it: bytes that spell no thread
+    // string. A platform thread ID that merely looks like it (a user may choose an XMPP <thread>)
+    // is a string like any other, so no one can pick arbitrary binary topics through a platform.
+    const binary = BINARY_TOPIC.exec(thread)?.[1]?.toLowerCase();
+    return binary !== undefined && topicText(binary) === undefined ? binary : topicIdOfText(thread);
   }
 
   /** The platform thread of a MIMI topicId (hex) in `platformRoom`: the root's platform event ID, or the topic as a string. */

@@ -151,6 +151,10 @@ export type ConsentNotice =
  */
 export type LocalUserProvisioner = (userUri: string) => Promise<boolean>;
 
+/** How long a "no such platform user" answer is remembered, and for how many users at most. */
+const PROVISION_NEGATIVE_TTL_MS = 10 * 60 * 1000;
+const PROVISION_NEGATIVE_MAX = 10_000;
+
 export class ConsentService {
   readonly #listeners = new Set<(notice: ConsentNotice) => void>();
   readonly #provisioners = new Set<LocalUserProvisioner>();
@@ -160,6 +164,10 @@ export class ConsentService {
   readonly quarantine: Quarantine;
   readonly #perRequester: TokenBuckets;
   readonly #perProvider: TokenBuckets;
+  /** Platform lookups for never-seen bridged users, per requesting provider (#provisioned). */
+  readonly #provisionPerProvider: TokenBuckets;
+  /** Local user URIs no platform has, remembered for PROVISION_NEGATIVE_TTL_MS (bounded, oldest first out). */
+  readonly #notOnPlatform = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #sweeping: Promise<void> | undefined;
 
@@ -170,6 +178,7 @@ export class ConsentService {
     this.quarantine = new Quarantine({ store: o.store, config: o.config.quarantine, logger: o.logger });
     this.#perRequester = new TokenBuckets(o.config.keyPackages.perRequester);
     this.#perProvider = new TokenBuckets(o.config.keyPackages.perProvider);
+    this.#provisionPerProvider = new TokenBuckets(o.config.keyPackages.perProvider);
   }
 
   get config(): ConsentConfig {
@@ -255,12 +264,26 @@ export class ConsentService {
    * provisioners). Errors of a provisioner (its platform is down) propagate: the peer is told to
    * try again instead of the request being dropped silently.
    */
-  async #provisioned(uri: string): Promise<boolean> {
+  async #provisioned(uri: string, requester: string): Promise<boolean> {
     if (await this.#userExists(uri)) return true;
-    if (!this.#isLocalUser(uri)) return false;
+    if (!this.#isLocalUser(uri) || this.#provisioners.size === 0) return false;
+    // Each guess costs the platform a lookup (Matrix: GET /profile) and each hit creates an account
+    // and a hosted client: a peer may not make them at will. Over its budget (the keyPackages
+    // per-provider rate) or for a name a platform denied lately, the user is unknown, as any
+    // unknown user is (MIMI-PROTO-CONSENT-05/08).
+    const now = this.#now();
+    const denied = this.#notOnPlatform.get(uri);
+    if (denied !== undefined && denied > now) return false;
+    if (!this.#provisionPerProvider.take(providerOf(requester), now)) {
+      this.#log.info({ requesterDomain: providerOf(requester) }, "platform lookup of a never-seen user refused: over the requesting provider's rate");
+      return false;
+    }
     for (const provision of this.#provisioners) {
       if (await provision(uri)) return this.#userExists(uri);
     }
+    this.#notOnPlatform.delete(uri);
+    this.#notOnPlatform.set(uri, now + PROVISION_NEGATIVE_TTL_MS);
+    if (this.#notOnPlatform.size > PROVISION_NEGATIVE_MAX) this.#notOnPlatform.delete(this.#notOnPlatform.keys().next().value ?? "");
     return false;
   }
 
@@ -272,7 +295,7 @@ export class ConsentService {
       keyMaterial: (requester, target, roomId) => this.#keyMaterialDecision(requester, target, roomId),
       // A room add of a bridged user who never used the bridge claims its KeyPackages: its account
       // and hosted client are created first (with KeyPackages), then consent decides as for anyone.
-      provision: (target) => this.#provisioned(target),
+      provision: (target, requester) => this.#provisioned(target, requester),
       // MIMI-PROTO-CONSENT-08: with consent enforced, an unknown user answers like one who declined.
       unknownTarget: () => (this.#o.config.preConsent === "off" ? "userUnknown" : "noConsent"),
     };
@@ -630,7 +653,7 @@ export class ConsentService {
     // requester cannot tell who exists, so its `delivered` stays true). A request (not a cancel)
     // to a platform user behind a bridge who has no account yet creates it first: a bridged user
     // is reachable before its first gesture, and is then prompted on its platform (onNotice).
-    const exists = entry.consentOperation === ConsentOperation.request ? await this.#provisioned(target) : await this.#userExists(target);
+    const exists = entry.consentOperation === ConsentOperation.request ? await this.#provisioned(target, requester) : await this.#userExists(target);
     if (!exists) return;
     const now = this.#now();
     await this.#o.store.withLock(ConsentStore.lockKey("in", requester, target), async () => {

@@ -44,9 +44,10 @@ export interface ConsentGate {
   unknownTarget?(requester: string, target: string): "userUnknown" | "noConsent";
   /**
    * For a target without an account: creates it when a platform behind this provider has the
-   * user (a bridged user who never used the bridge), true if it exists now. Optional.
+   * user (a bridged user who never used the bridge), true if it exists now. `requester` is who
+   * claims (lookups are rate-limited per requesting provider). Optional.
    */
-  provision?(target: string): Promise<boolean>;
+  provision?(target: string, requester: string): Promise<boolean>;
 }
 
 /** Admits everything: the behaviour before consent enforcement (issue 4). */
@@ -83,7 +84,7 @@ export class KeyMaterialService {
     const gate = this.#o.consent ?? openConsentGate;
     const { user } = parseUserUri(target);
     let account = await this.#o.accounts.getUser(user);
-    if (!account && (await gate.provision?.(target)) === true) account = await this.#o.accounts.getUser(user);
+    if (!account && (await gate.provision?.(target, request.requestingUser.uri)) === true) account = await this.#o.accounts.getUser(user);
     if (!account) {
       const code = gate.unknownTarget?.(request.requestingUser.uri, target) ?? "userUnknown";
       return this.#respond(code === "noConsent" ? KeyMaterialUserCode.noConsent : KeyMaterialUserCode.userUnknown, target);

@@ -304,6 +304,12 @@ test("MIMI-ADAPTER-12 loopback: thread identity without a known root (the string
     await adapter.act({ type: "message", platformEventId: platformEventId("t3"), sender: alice, room, text: "answer in the binary topic", thread: `mimi-topic:${binary}` });
     const answer = await waitForEvent(bob, (e) => e.type === "message" && e.text === "answer in the binary topic", "bob reads the answer");
     assert.equal(answer.type === "message" && answer.topicId, binary);
+    // A platform thread that only looks like that form but spells a string is that string: no
+    // one picks arbitrary binary topics through a platform.
+    const lookalike = `mimi-topic:${topicIdOfText("plain words")}`;
+    await adapter.act({ type: "message", platformEventId: platformEventId("t3b"), sender: alice, room, text: "look-alike thread", thread: lookalike });
+    const spoof = await waitForEvent(bob, (e) => e.type === "message" && e.text === "look-alike thread", "bob reads the look-alike");
+    assert.equal(spoof.type === "message" && spoof.topicId, topicIdOfText(lookalike));
 
     // Platform attachments MIMI cannot carry: dropped next to text; alone, the message is refused.
     const mixed = await adapter.act({ type: "message", platformEventId: platformEventId("t4"), sender: alice, room, text: "see attached", attachments: [{ url: "ftp://files.a.example/x.bin", contentType: "application/octet-stream" }] });
@@ -320,9 +326,35 @@ test("MIMI-ADAPTER-12 loopback: thread identity without a known root (the string
     assert.equal(photo.text, "");
     assert.equal(photo.content.nestedPart.cardinality, "external", "a lone ExternalPart, no text part");
 
-    // MIMI → platform: an encrypted file (content §4.5 encAlg 1) is not handed to the platform.
-    await bob.client.send(roomId, "sealed", { attachments: [{ url: "https://files.b.example/sealed.bin", contentType: "application/octet-stream", encAlg: 1, key: "00".repeat(16), nonce: "00".repeat(12) }] });
-    const sealed = await shown("sealed");
+    // MIMI → platform: an encrypted file (content §4.5 encAlg 1) is not handed to the platform;
+    // the user is told a file was withheld (alone, the message would be empty).
+    const sealedFile = { url: "https://files.b.example/sealed.bin", contentType: "application/octet-stream", encAlg: 1, key: "00".repeat(16), nonce: "00".repeat(12) };
+    await bob.client.send(roomId, "sealed", { attachments: [sealedFile] });
+    const sealed = await shown("sealed\n[a file that cannot be shown through the bridge]");
     assert.equal(sealed.kind === "message" && sealed.attachments, undefined);
+    await bob.client.send(roomId, "", { attachments: [sealedFile, sealedFile] });
+    const onlySealed = await shown("[2 files that cannot be shown through the bridge]");
+    assert.equal(onlySealed.kind === "message" && onlySealed.attachments, undefined);
   });
 });
+
+test("MIMI-ADAPTER-03 loopback: when the room's hub cannot be reached, a platform message is refused as retryable and nothing is recorded for it, so a resend is tried again", async () => {
+  await withLoopbackWorld(async ({ net, bob }) => {
+    const adapter = loopbackOf(net.providers[BRIDGED]!);
+    const alice = platformUserId("alice");
+    // alice's first gesture makes her a MIMI user; bob's room (hub b.example) then brings her in.
+    await adapter.act({ type: "identifier.query", platformEventId: platformEventId("q0"), sender: alice, query: "mimi://b.example/u/bob" });
+    const roomId = await bob.client.createRoom("group", { participants: [`mimi://${BRIDGED}/u/alice`] });
+    const portals = net.providers[BRIDGED]!.bridge!.portals("loopback")!;
+    let room: PlatformRoomId | undefined;
+    await until(async () => (room = (await portals.byRoom(roomId))?.platformRoom) !== undefined, "alice's portal of bob's room");
+    await net.providers["b.example"]!.stop();
+    const event = { type: "message", platformEventId: platformEventId("outage-1"), sender: alice, room: room!, text: "while the hub is down" } as const;
+    const first = await adapter.act(event);
+    assert.equal(first.status === "rejected" && first.retryable, true, `a retryable refusal, not an answer: ${JSON.stringify(first)}`);
+    // Not recorded: the resend is tried again (a recorded refusal would come back without `retryable`).
+    const again = await adapter.act(event);
+    assert.equal(again.status === "rejected" && again.retryable, true, `tried again: ${JSON.stringify(again)}`);
+  });
+});
+

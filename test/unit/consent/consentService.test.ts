@@ -102,6 +102,8 @@ test("a user without an account whom a bridged platform has (the bridge's onUnkn
     assert.equal(c.userStatus, KeyMaterialUserCode.success);
     assert.equal(c.refs.length, 1);
     assert.equal((await claim(B, alice, nobody)).userStatus, KeyMaterialUserCode.noConsent, "MIMI-PROTO-CONSENT-08: unknown looks like no consent");
+    // A name the platform denied is remembered: the claim after the request did not ask again.
+    assert.equal(asked.filter((u) => u === nobody).length, 1, "one platform lookup for a denied name");
     // The platform cannot tell now: the requester sees a failure (to retry), not a silent drop.
     await rejectsWith(A.consent.request({ requester: alice, target: down }), "MIMI_ERR_PEER_REFUSED");
   } finally {
@@ -271,3 +273,20 @@ test("MIMI-PROTO-CONSENT-22: the sweep expires pending requests after requestTtl
     await net.close();
   }
 });
+
+test("platform lookups for never-seen users are rate-limited per requesting provider (each guess costs the platform a lookup and each hit an account)", async () => {
+  const { net, A, B, alice } = await twoProviders({ preConsent: "none" });
+  try {
+    const asked: string[] = [];
+    B.consent.onUnknownLocalUser((uri) => {
+      asked.push(uri);
+      return Promise.resolve(false);
+    });
+    // keyPackages.perProvider is the budget (burst 30 by default): 40 guesses from one provider.
+    for (let i = 0; i < 40; i++) assert.equal((await A.consent.request({ requester: alice, target: `mimi://b.example/u/guess${i}` })).delivered, true);
+    assert.equal(asked.length, 30, "the platform was asked for the first 30 guesses only; the rest answered like unknown users");
+  } finally {
+    await net.close();
+  }
+});
+
