@@ -212,6 +212,9 @@ export function adapterConformance(name: string, makeDriver: () => PlatformDrive
       assert.equal(r1.type === "message" && (r1.reaction ?? r1.text), "👍");
       await bob.client.react(roomId, m1.type === "message" ? m1.messageId : "", "🎉");
       await seenMatching(driver, "alice", room, (s) => s.kind === "reaction" && s.reaction === "🎉" && s.target === p1, "alice sees bob's reaction on her message");
+      // A MIMI unreact removes exactly that reaction on the platform (the SDK says which one).
+      await bob.client.unreact(roomId, m1.type === "message" ? m1.messageId : "", "🎉");
+      await seenMatching(driver, "alice", room, (s) => s.kind === "unreact" && s.reaction === "🎉" && s.target === p1, "alice sees bob's reaction withdrawn");
       // retractions both ways
       await driver.retract("alice", room, p2);
       const d1 = await waitForEvent(bob, (e) => e.type === "message" && e.kind === "delete", "bob sees alice's retraction");

@@ -1190,9 +1190,14 @@ export class MimiClient {
     const key = `msg/${roomId}/${m.messageId}`;
     if ((await state.get(key)) !== undefined) return; // duplicate (content §9.1)
     let first = m.messageId;
+    // An unreact names the reaction it withdraws (content §5.7: replaces + NullPart); which
+    // reaction it was is known from that message, and receivers need it (a bridge removes
+    // exactly that reaction on its platform).
+    let withdrawn: string | undefined;
     if (m.replaces !== undefined) {
       const target = await state.message(roomId, m.replaces);
       first = target?.first ?? m.replaces;
+      if (m.kind === "unreact" && target?.kind === "reaction") withdrawn = target.reaction;
       if (m.kind === "edit" && target !== undefined && target.sender !== sender.userUri) {
         this.#log.warn({ roomId }, "dropped an edit of another user's message");
         return;
@@ -1218,7 +1223,7 @@ export class MimiClient {
         text: m.text,
         ...(m.replaces === undefined ? {} : { replaces: m.replaces }),
         ...(m.inReplyTo === undefined ? {} : { inReplyTo: m.inReplyTo }),
-        ...(m.reaction === undefined ? {} : { reaction: m.reaction }),
+        ...(m.reaction === undefined ? (withdrawn === undefined ? {} : { reaction: withdrawn }) : { reaction: m.reaction }),
         ...(m.deleted === true ? { deleted: true } : {}),
         ...(m.statuses === undefined ? {} : { statuses: m.statuses }),
         ...(m.topicId === undefined ? {} : { topicId: m.topicId }),

@@ -27,6 +27,7 @@ export interface MessageEvent {
   readonly text: string;
   readonly replaces?: string;
   readonly inReplyTo?: string;
+  /** The reaction; for an unreact, the reaction it withdraws (when this client saw it). */
   readonly reaction?: string;
   readonly deleted?: boolean;
   /** For kind "status": what the sender reports about which messages (read, delivered, …). */

@@ -89,6 +89,7 @@ test("group room: create, add a user, messages both ways; edit, reply, react, un
   await bob.client.unreact(roomId, m1);
   const gotUnreact = await waitFor(ca.events, (e) => e.type === "message" && e.kind === "unreact");
   assert.ok(gotUnreact.type === "message" && gotUnreact.replaces === r && gotUnreact.deleted === true);
+  assert.equal(gotUnreact.type === "message" && gotUnreact.reaction, "\u{1F44D}", "the unreact says which reaction it withdraws");
 
   await bob.client.delete(roomId, m2);
   const gotDelete = await waitFor(ca.events, (e) => e.type === "message" && e.kind === "delete");
