@@ -634,7 +634,7 @@ export class TransactionServer {
         if (this.#ready.length > 0) return;
         continue;
       }
-      if (outcome === "stopped") return;
+      if (outcome === "stopped" || this.#stopped) return;
       lane.entries[0] = outcome.entry;
       const timer = setTimeout(() => {
         lane.retry = undefined;
@@ -665,7 +665,9 @@ export class TransactionServer {
         }
         if (marker === undefined) await store.put(evtKey(entry.event.event_id), { seq: entry.seq, at: this.#now() } satisfies EventMarker);
       } catch (err) {
-        // The store failed (not the sink): keep the entry and try again later.
+        // The store failed (not the sink): keep the entry and try again later, unless stop() ran
+        // meanwhile (it already cleared the retry timers; a new one would outlive it).
+        if (this.#stopped) return "stopped";
         this.#log.warn({ err, seq: entry.seq }, "Matrix event queue: store error; retrying");
         return { entry, retryInMs: this.#maxDelayMs };
       }
@@ -674,7 +676,11 @@ export class TransactionServer {
       if (entry.kind === "event") await this.#o.sink.onEvent(entry.event);
       else await this.#o.sink.onEphemeral(entry.event);
     } catch (err) {
-      const attempts = (entry.attempts ?? 0) + 1;
+      // A failure the core marks retryable (the hub unreachable, storage busy: SubmitResult
+      // .retryable) is waited out at the longest backoff and never makes the event poison:
+      // dropping it would lose a message to an outage.
+      const retryable = err instanceof MimiError && err.details?.["retryable"] === true;
+      const attempts = retryable ? Math.min(entry.attempts ?? 0, this.#attempts - 2) + 1 : (entry.attempts ?? 0) + 1;
       this.#stats.failedAttempts++;
       const where = entry.kind === "event" ? { eventId: entry.event.event_id, roomId: entry.event.room_id, type: entry.event.type } : { type: entry.event.type, roomId: entry.event.room_id };
       if (attempts >= this.#attempts) {

@@ -16,6 +16,7 @@ import {
 } from "../../../adapters/matrix/appservice.ts";
 import { adapterId, type AdapterStore, type AdapterStoreOp } from "../../../src/adapter/index.ts";
 import { adapterStore } from "../../../src/bridge/portals.ts";
+import { MimiError } from "../../../src/errors.ts";
 import { createLogger } from "../../../src/log.ts";
 import { openStore } from "../../../src/storage/index.ts";
 import { until } from "../../helpers/acceptance.ts";
@@ -380,6 +381,29 @@ test("MIMI-MATRIX-02: a failing event is retried with backoff; a poison event is
     assert.equal((await r.put("p2", { events: [ev("poison")] })).status, 200);
     await r.srv.idle();
     assert.equal(r.srv.stats().poisonedEntries, 1);
+  } finally {
+    await r.stop();
+  }
+});
+
+test("MIMI-MATRIX-02: a failure the core marks retryable (hub unreachable) is waited out, never dropped as poison", async () => {
+  const store = new CountingStore();
+  const sink = new Recorder();
+  let outage = 10;
+  const unavailable = new MimiError("MIMI_ERR_BRIDGE_CORE_UNAVAILABLE", "the hub is unreachable", { details: { retryable: true } });
+  const onEvent = sink.onEvent.bind(sink);
+  sink.onEvent = async (e) => {
+    if (e.event_id === "$eoutage" && outage-- > 0) throw unavailable;
+    await onEvent(e);
+  };
+  // 10 retryable failures against a poison threshold of 3: the event still arrives, once.
+  const r = await start(store, sink, { retry: { attempts: 3, initialDelayMs: 1, maxDelayMs: 2 } });
+  try {
+    assert.equal((await r.put("o", { events: [ev("outage"), ev(1)] })).status, 200);
+    await r.srv.idle();
+    assert.deepEqual(sink.ids(), ["$eoutage", "$e1"]);
+    assert.equal(r.srv.stats().poisonedEntries, 0);
+    assert.equal(r.srv.stats().failedAttempts, 10);
   } finally {
     await r.stop();
   }
