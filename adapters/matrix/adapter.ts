@@ -120,6 +120,8 @@ interface PendingUpgrade {
 const BACKOFF_MAX_MS = 30_000;
 /** Ghosts remembered as having their display name set (#ghostReady); beyond this the least recently used are forgotten (read from the store again). */
 const GHOST_PROFILE_CACHE_MAX = 4096;
+/** Rooms whose m.room.create predecessor is remembered (#predecessorOf); beyond this the oldest are forgotten (read again). */
+const PREDECESSOR_CACHE_MAX = 4096;
 
 export class MatrixAdapter
   implements
@@ -160,6 +162,8 @@ export class MatrixAdapter
   readonly #current = new Map<string, string>();
   /** Matrix rooms replaced by an upgrade (store `old/<room id>` → platform room). */
   readonly #superseded = new Set<string>();
+  /** m.room.create `predecessor.room_id` of rooms looked at as upgrade replacements (null: none); immutable, so cached (bounded, oldest dropped). */
+  readonly #predecessors = new Map<string, string | null>();
   readonly #metrics = new MatrixMetrics();
   /** Ghosts whose `profile/<ghost>` marker is known to be set, least recently used first (an LRU over Set insertion order). */
   readonly #profiled = new Set<string>();
@@ -233,11 +237,27 @@ export class MatrixAdapter
     });
     this.#server = server;
     metrics.attach({ queueDepth: () => server.stats().queueDepth, inFlight: () => server.stats().inFlight, retryingRooms: () => server.stats().retryingRooms });
-    await server.start();
-    if (c.metrics !== undefined) {
-      const ms = new MetricsServer({ metrics, log: ctx.log, health: () => ({ ok: this.#status.state === "connected", state: this.#status.state }) });
-      this.#metricsUrl = (await ms.start(c.metrics.listen.host, c.metrics.listen.port)).url;
-      this.#metricsServer = ms;
+    // The metrics listener first: once the transaction server listens the homeserver starts
+    // pushing transactions, so it must be the last step that can fail. If a listen fails,
+    // whatever started is closed again, so start() either fully starts or leaves nothing
+    // listening (and may be called again).
+    try {
+      if (c.metrics !== undefined) {
+        const ms = new MetricsServer({ metrics, log: ctx.log, health: () => ({ ok: this.#status.state === "connected", state: this.#status.state }) });
+        this.#metricsUrl = (await ms.start(c.metrics.listen.host, c.metrics.listen.port)).url;
+        this.#metricsServer = ms;
+      }
+      await server.start();
+    } catch (err) {
+      await server.stop().catch(() => undefined); // stored entries may already be in flight
+      await this.#metricsServer?.stop();
+      this.#metricsServer = undefined;
+      this.#metricsUrl = undefined;
+      this.#server = undefined;
+      await hs.close().catch(() => undefined);
+      this.#started = false;
+      this.#report("unknown_error", errText(err));
+      throw err;
     }
     // Connected once the homeserver answers whoami for the bot (retried with backoff).
     await this.#checkConnection(1000);
@@ -544,12 +564,22 @@ export class MatrixAdapter
   async handleMimiReactionRemove(reaction: MimiReaction): Promise<void> {
     await this.#serial(reaction.room, async () => {
       const { hs, ctx } = this.#need();
-      const roomId = await this.#ensureRoom(reaction.room);
       const sender = reaction.sender.platformUser;
       const k = reactionKey(reaction.room, sender, reaction.target, reaction.reaction);
       const eventId = await ctx.store.get<string>(k);
       if (eventId === undefined) return;
-      await hs.redact(sender, roomId, eventId, txnIdFor(reaction.messageId, "unreact"));
+      // A reaction sent before a room upgrade is in the old room: Synapse redacts an event only in
+      // its own room ("Cannot redact event from a different room").
+      const roomId = await this.#roomHolding(reaction.room, await this.#ensureRoom(reaction.room), eventId);
+      const txn = txnIdFor(reaction.messageId, "unreact");
+      try {
+        await hs.redact(sender, roomId, eventId, txn);
+      } catch (err) {
+        if (errcodeOf(err) !== "M_FORBIDDEN") throw err;
+        // The old room is read-only after the upgrade (Synapse raises events_default to 50 there), so
+        // the ghost may not send the redaction: the bridge does, as for retractions.
+        await hs.redact(await this.#actor(reaction.room, roomId), roomId, eventId, txn, `reaction removed in MIMI by ${reaction.sender.mimiUri}`);
+      }
       await ctx.store.del(k);
     });
   }
@@ -741,6 +771,17 @@ export class MatrixAdapter
   }
 
   async #platformRoomOfMatrix(roomId: string): Promise<string | undefined> {
+    const portal = await this.#portalOfMatrix(roomId);
+    if (portal !== undefined) return portal;
+    // MIMI-MATRIX-08: the replacement of an upgraded portal before the portal moves there. Its events
+    // are handed over in their own lane (appservice.ts), possibly before the tombstone's lane has
+    // finished the move (#completeUpgrade waits behind queued MIMI deliveries): they belong to the
+    // portal already, once the room is shown to be the real replacement (#replacementOf).
+    return (await this.#replacementOf(roomId))?.platformRoom;
+  }
+
+  /** The portal a Matrix room carries (its own room ID, or an alias portal's `rid/`), without upgrades in progress. */
+  async #portalOfMatrix(roomId: string): Promise<string | undefined> {
     const { ctx } = this.#need();
     const direct = await ctx.core.portals.byPlatformRoom(platformRoomId(roomId));
     if (direct !== undefined) return roomId;
@@ -749,7 +790,11 @@ export class MatrixAdapter
     return (await ctx.core.portals.byPlatformRoom(platformRoomId(alias))) === undefined ? undefined : alias;
   }
 
-  async #submit(event: PlatformEvent): Promise<SubmitResult> {
+  /**
+   * `retry: false` for bot commands: a user waiting for the bot's answer gets "try again later"
+   * (the rejection) rather than a command that silently keeps retrying.
+   */
+  async #submit(event: PlatformEvent, o: { readonly retry?: boolean } = {}): Promise<SubmitResult> {
     const { ctx } = this.#need();
     let res: SubmitResult;
     try {
@@ -760,6 +805,11 @@ export class MatrixAdapter
     }
     this.#metrics.submitted.inc({ type: event.type, status: res.status });
     if (res.status === "rejected") this.#metrics.error(res.code);
+    // The core could not act now: the event stays in the transaction queue, which tries again
+    // (appservice.ts: a retryable failure never turns the event into poison).
+    if (res.status === "rejected" && res.retryable === true && o.retry !== false) {
+      throw new MimiError("MIMI_ERR_BRIDGE_CORE_UNAVAILABLE", `the core could not handle the event now: ${res.code}`, { details: { retryable: true, code: res.code } });
+    }
     return res;
   }
 
@@ -971,10 +1021,19 @@ export class MatrixAdapter
     const { hs, ctx } = this.#need();
     const replacement = ev.content.replacement_room;
     if (ev.state_key !== "" || typeof replacement !== "string" || !replacement.startsWith("!") || replacement === ev.room_id) return;
-    const platformRoom = await this.#platformRoomOfMatrix(ev.room_id);
+    const platformRoom = await this.#portalOfMatrix(ev.room_id);
     if (platformRoom === undefined) return;
     // Only the portal's current room moves it (a tombstone of a room replaced earlier changes nothing).
     if ((await this.#matrixRoomOf(platformRoom)) !== ev.room_id) return;
+    // A room that carries another portal is no replacement (two MIMI rooms would share it).
+    const other = await this.#portalOfMatrix(replacement);
+    if (other !== undefined && other !== platformRoom) {
+      ctx.log.warn({ from: ev.room_id, to: replacement }, "matrix: a tombstone names another portal's room; the portal stays");
+      await this.#notice(ev.room_id, platformRoom, ev.event_id, `This room was replaced by ${replacement}, which is bridged to another MIMI room: this room stays bridged, nothing moves.`);
+      return;
+    }
+    // Recorded before the bot joins (idempotent; a crash re-handles the tombstone): from the join on,
+    // events of the new room arrive in their own lane and resolve through this record.
     await ctx.store.put(`upgpending/${replacement}`, { platformRoom, from: ev.room_id } satisfies PendingUpgrade);
     try {
       await hs.join(hs.botUserId, replacement);
@@ -986,12 +1045,68 @@ export class MatrixAdapter
     await this.#completeUpgrade(replacement);
   }
 
+  /**
+   * The predecessor a room names in its m.room.create (`content.predecessor.room_id`, CS-API "Room
+   * Upgrades"; older rooms: absent). undefined while the bot cannot read the room.
+   */
+  async #predecessorOf(roomId: string): Promise<string | null | undefined> {
+    const known = this.#predecessors.get(roomId);
+    if (known !== undefined) return known;
+    const { hs } = this.#need();
+    const create = await hs.state(hs.botUserId, roomId, "m.room.create", "");
+    if (create === undefined) return undefined;
+    const predecessor = create.predecessor;
+    const from = typeof predecessor === "object" && predecessor !== null && typeof (predecessor as { room_id?: unknown }).room_id === "string" ? (predecessor as { room_id: string }).room_id : null;
+    if (this.#predecessors.size >= PREDECESSOR_CACHE_MAX) this.#predecessors.delete(this.#predecessors.keys().next().value ?? "");
+    this.#predecessors.set(roomId, from);
+    return from;
+  }
+
+  /**
+   * The upgrade `newRoom` completes, if it is the real replacement of a portal's current room: the
+   * portal's room has an m.room.tombstone naming it (sent by someone the homeserver let do so) AND
+   * its m.room.create names that room as `predecessor` (set by the homeserver at creation: CS-API
+   * "Room Upgrades"), and it carries no other portal. A tombstone alone could point a portal at any
+   * room the bot can join. Found from `upgpending/` (the tombstone was handled) or, when an event of
+   * the new room comes first (an early invite of the bot), from the two rooms' state.
+   */
+  async #replacementOf(newRoom: string): Promise<PendingUpgrade | undefined> {
+    const { hs, ctx } = this.#need();
+    let pending = await ctx.store.get<PendingUpgrade>(`upgpending/${newRoom}`);
+    const from = await this.#predecessorOf(newRoom);
+    if (from === undefined || from === null || (pending !== undefined && pending.from !== from)) return undefined;
+    if (pending === undefined) {
+      const platformRoom = await this.#portalOfMatrix(from);
+      if (platformRoom === undefined || (await this.#matrixRoomOf(platformRoom)) !== from) return undefined;
+      const tombstone = await hs.state(hs.botUserId, from, "m.room.tombstone", "");
+      if (tombstone?.replacement_room !== newRoom) return undefined;
+      pending = { platformRoom, from };
+      await ctx.store.put(`upgpending/${newRoom}`, pending);
+    }
+    const other = await this.#portalOfMatrix(newRoom);
+    return other === undefined || other === pending.platformRoom ? pending : undefined;
+  }
+
   async #completeUpgrade(newRoom: string): Promise<void> {
     const { hs, ids, ctx } = this.#need();
-    const pending = await ctx.store.get<PendingUpgrade>(`upgpending/${newRoom}`);
-    if (pending === undefined) return;
+    const recorded = await ctx.store.get<PendingUpgrade>(`upgpending/${newRoom}`);
+    if (recorded === undefined) return;
+    // The bot cannot read the room yet (not joined): the invite it asked for finishes the upgrade.
+    if ((await this.#predecessorOf(newRoom)) === undefined) return;
+    const pending = await this.#replacementOf(newRoom);
+    if (pending === undefined) {
+      // Not the replacement (no or another predecessor, or another portal's room): nothing moves;
+      // the bot leaves the room unless it carries a portal, and tells the old room why.
+      await ctx.store.del(`upgpending/${newRoom}`);
+      ctx.log.warn({ from: recorded.from, to: newRoom }, "matrix: a tombstone names a room that does not replace this one; the portal stays");
+      if ((await this.#portalOfMatrix(newRoom)) === undefined) await hs.leave(hs.botUserId, newRoom, "not the replacement of a bridged room").catch((err: unknown) => ctx.log.info({ err: errText(err) }, "matrix: the bot could not leave"));
+      await this.#notice(recorded.from, recorded.platformRoom, `tombstone:${recorded.from}:${newRoom}`, `This room names ${newRoom} as its replacement, but that room is not its upgrade (its m.room.create does not name this room as predecessor, or it is bridged already): this room stays bridged to MIMI, nothing moves.`);
+      return;
+    }
     const { platformRoom, from } = pending;
     await this.#serials.run(platformRoom, async () => {
+      // The tombstone's lane and the new room's (the bot's invite) may both get here: one move.
+      if ((await ctx.store.get<PendingUpgrade>(`upgpending/${newRoom}`)) === undefined) return;
       const previous = (await ctx.store.get<string[]>(`prev/${platformRoom}`)) ?? [];
       const ops: AdapterStoreOp[] = [
         { type: "put", key: `rid/${newRoom}`, value: platformRoom },
@@ -1066,7 +1181,7 @@ export class MatrixAdapter
           ...(typeof nameState?.name === "string" && nameState.name !== "" ? { name: nameState.name } : {}),
           ...(typeof topicState?.topic === "string" && topicState.topic !== "" ? { topic: topicState.topic } : {}),
           timestamp: ev.origin_server_ts,
-        });
+        }, { retry: false });
         if (res.status === "accepted") {
           const pl = await hs.state(hs.botUserId, ev.room_id, "m.room.power_levels", "");
           const botLevel = ((pl?.users as Record<string, number> | undefined) ?? {})[hs.botUserId] ?? 0;
@@ -1076,7 +1191,7 @@ export class MatrixAdapter
           const avatar = await hs.state(hs.botUserId, ev.room_id, "m.room.avatar", "");
           if (typeof avatar?.url === "string" && avatar.url !== "") {
             const mapped = inboundEvents({ ...ev, type: "m.room.avatar", state_key: "", content: avatar, event_id: `${ev.event_id}:avatar` }, platformRoomId(ev.room_id), this.#mapping());
-            for (const e of mapped.events) await this.#submit(e);
+            for (const e of mapped.events) await this.#submit(e, { retry: false });
           }
         }
         else await reply(`Bridging failed: ${res.status === "rejected" ? `${res.message} (${res.code})` : res.reason}`);
@@ -1115,6 +1230,13 @@ export class MatrixAdapter
           await reply(`${found.mimiUri} is ${found.ghost} here. Invite ${found.ghost} to a direct chat to talk to them (MIMI asks for their consent first), or bridge this room (\`!mimi bridge\`) to add them to it.`);
           return;
         }
+        // The bridge submits the invite in the user's name, so it enforces what Matrix would have:
+        // the room's `invite` power level (CS API "m.room.power_levels"; auth rules §4.3).
+        const may = await this.#mayInvite(ev.room_id, ev.sender);
+        if (may !== true) {
+          await reply(may);
+          return;
+        }
         // An application service can act only as the users of its namespace, so the bot cannot send
         // the user's invite: the bridge submits the invite the user asked for, in the user's name.
         // The core makes it a MIMI add (or refuses it, e.g. MIMI_ERR_CONSENT_REQUIRED); once MIMI
@@ -1127,7 +1249,7 @@ export class MatrixAdapter
           action: "invite",
           target: platformUserId(found.ghost),
           timestamp: ev.origin_server_ts,
-        });
+        }, { retry: false });
         if (res.status === "accepted") await reply(`Invited ${found.mimiUri} (${found.ghost}).`);
         else await reply(`MIMI did not add ${found.mimiUri}: ${res.status === "rejected" ? `${res.message} (${res.code})` : res.reason}`);
         return;
@@ -1164,7 +1286,7 @@ export class MatrixAdapter
       sender: platformUserId(ev.sender),
       query: q,
       timestamp: ev.origin_server_ts,
-    });
+    }, { retry: false });
     if (res.status === "rejected") return `Looking up ${query} failed: ${res.message} (${res.code})`;
     if (res.status === "ignored") return `Looking up ${query} failed: ${res.reason}`;
     const [first, ...more] = res.resolved ?? [];
@@ -1180,8 +1302,23 @@ export class MatrixAdapter
    */
   async #consentCommand(ev: MatrixEvent, args: readonly string[], reply: (text: string) => Promise<unknown>): Promise<void> {
     const { hs, ids, ctx } = this.#need();
-    const members = await hs.joinedMembers(hs.botUserId, ev.room_id).catch(() => [] as string[]);
-    if (members.some((m) => m !== hs.botUserId && m !== ev.sender)) {
+    // Fails closed: the room must be known to hold only the sender and the bot, joined or invited
+    // (an invited user can read the history once they join, per history_visibility "shared").
+    let others: string[];
+    try {
+      const r = await hs.request(hs.botUserId, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(ev.room_id)}/members`);
+      const chunk = Array.isArray(r.chunk) ? (r.chunk as Array<Record<string, unknown>>) : undefined;
+      if (chunk === undefined) throw new MimiError("MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE", "the homeserver answered /members without a chunk");
+      others = chunk
+        .filter((m) => m.type === "m.room.member" && typeof m.state_key === "string" && ["join", "invite"].includes(String((m.content as Record<string, unknown> | undefined)?.membership)))
+        .map((m) => String(m.state_key))
+        .filter((u) => u !== hs.botUserId && u !== ev.sender);
+    } catch (err) {
+      ctx.log.info({ err: errText(err), roomId: ev.room_id }, "matrix: cannot read the members for a consent command");
+      await reply("Consent commands are answered only in a direct chat with me, and I could not check who is in this room: try again later.");
+      return;
+    }
+    if (others.length > 0) {
       await reply(`Consent commands are answered only in a direct chat with me: invite ${hs.botUserId} to a new room and send them there.`);
       return;
     }
@@ -1216,9 +1353,30 @@ export class MatrixAdapter
       await reply(`${found.mimiUri} is a user of this homeserver: consent is for users of other MIMI providers.`);
       return;
     }
-    const res = await this.#submit({ type: sub === "grant" ? "consent.grant" : "consent.revoke", platformEventId: platformEventId(`consentcmd:${ev.event_id}`), sender: platformUserId(ev.sender), peer: platformUserId(found.ghost), timestamp: ev.origin_server_ts });
+    const res = await this.#submit({ type: sub === "grant" ? "consent.grant" : "consent.revoke", platformEventId: platformEventId(`consentcmd:${ev.event_id}`), sender: platformUserId(ev.sender), peer: platformUserId(found.ghost), timestamp: ev.origin_server_ts }, { retry: false });
     if (res.status === "accepted") await reply(sub === "grant" ? `${found.mimiUri} may now contact you.` : `Consent for ${found.mimiUri} revoked.`);
     else await reply(`The consent ${sub} failed: ${res.status === "rejected" ? `${res.message} (${res.code})` : res.reason}`);
+  }
+
+  /**
+   * Whether `user` may invite into `roomId`: their power level (v12 creators: unlimited, MSC4289;
+   * else `users[user]`, then `users_default`, default 0) is at least the room's `invite` level
+   * (default 0, CS API "m.room.power_levels"). True, or the notice to answer with; fails closed.
+   */
+  async #mayInvite(roomId: string, user: string): Promise<true | string> {
+    const { hs, ctx } = this.#need();
+    try {
+      if ((await hs.creators(roomId)).includes(user)) return true;
+      const pl = await hs.state(hs.botUserId, roomId, "m.room.power_levels", "");
+      const num = (v: unknown, d: number): number => (typeof v === "number" && Number.isInteger(v) ? v : d);
+      const users = (pl?.users as Record<string, unknown> | undefined) ?? {};
+      const level = num(users[user], num(pl?.users_default, 0));
+      const needed = num(pl?.invite, 0);
+      return level >= needed ? true : `You cannot invite in this room: inviting needs power level ${needed}, yours is ${level}.`;
+    } catch (err) {
+      ctx.log.info({ err: errText(err), roomId }, "matrix: cannot read the power levels for an invite command");
+      return "I could not check whether you may invite in this room: try again later.";
+    }
   }
 
   async #isRoomAdmin(roomId: string, user: string): Promise<boolean> {

@@ -270,17 +270,43 @@ export class Homeserver {
   }
 
   /**
-   * Whether the homeserver has `userId`: GET /profile/{userId} as the bot (Matrix CS API
-   * "Profiles": 404 when the user does not exist). Any other failure means the homeserver cannot
-   * tell now: MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE wrapping it.
+   * Whether the homeserver has `userId`. First GET /profile/{userId} as the bot (Matrix CS API
+   * "Profiles": 404 when the user does not exist). Synapse (1.163) also answers 404 for a user
+   * with neither display name nor avatar, so a 404 for a user of this homeserver is checked with
+   * GET /register/available?username=<localpart> (CS API "Account registration"): 400
+   * M_USER_IN_USE means the user exists, 200 `available` that it does not (case-insensitive in
+   * Synapse, like its registration). Synapse answers that endpoint only while registration is
+   * enabled (else 403 M_FORBIDDEN) and always says "available" with inhibit_user_in_use_error:
+   * there the 404 stands (a non-admin has no other way to ask), so a profile-less user stays
+   * unreachable from MIMI (docs/MATRIX.md §6). Other failures (e.g. its 429 rate limit) mean the
+   * homeserver cannot tell now: MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE wrapping them.
    */
   async userExists(userId: string): Promise<boolean> {
+    const unavailable = (err: unknown) => new MimiError("MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE", `the homeserver could not say whether a user exists: ${errText(err)}`, { cause: err });
     try {
       await this.request(this.botUserId, "GET", `/_matrix/client/v3/profile/${enc(userId)}`);
       return true;
     } catch (err) {
-      if (statusOf(err) === 404) return false;
-      throw new MimiError("MIMI_ERR_BRIDGE_PLATFORM_UNAVAILABLE", `the homeserver could not say whether a user exists: ${errText(err)}`, { cause: err });
+      if (statusOf(err) !== 404) throw unavailable(err);
+    }
+    const sep = userId.indexOf(":");
+    const domain = this.botUserId.slice(this.botUserId.indexOf(":") + 1);
+    // Only this homeserver's registrations can be asked about; a 404 for a remote user stands.
+    if (!userId.startsWith("@") || sep < 0 || userId.slice(sep + 1) !== domain) return false;
+    try {
+      const r = await this.request(this.botUserId, "GET", "/_matrix/client/v3/register/available", undefined, { username: userId.slice(1, sep) });
+      return r.available !== true;
+    } catch (err) {
+      const code = errcodeOf(err);
+      if (code === "M_USER_IN_USE") return true;
+      // A localpart the homeserver would never register cannot name an existing user.
+      if (code === "M_INVALID_USERNAME") return false;
+      // Registration disabled (403), or another application service's exclusive namespace: no answer; the 404 stands.
+      if (code === "M_FORBIDDEN" || code === "M_EXCLUSIVE") {
+        this.#log.debug({ userId, err: errText(err) }, "matrix: no profile, and the homeserver does not say whether the user is registered");
+        return false;
+      }
+      throw unavailable(err);
     }
   }
 

@@ -120,7 +120,8 @@ export interface MatrixDriver extends PlatformDriver {
   matrixRoom(room: string): Promise<string>;
 }
 
-export function matrixDriver(): MatrixDriver {
+/** `synapseConfig`: homeserver.yaml keys merged over the harness's (e.g. enable_registration). */
+export function matrixDriver(o: { synapseConfig?: Record<string, unknown> } = {}): MatrixDriver {
   let synapse: SynapseServer | undefined;
   let provider: Provider | undefined;
   let dir: { path: string; remove: () => Promise<void> } | undefined;
@@ -162,7 +163,7 @@ export function matrixDriver(): MatrixDriver {
       const registration = generateRegistration({ url: `http://127.0.0.1:${port}`, domain: MATRIX_SERVER_NAME, ghostPrefix: "_mimi_", botLocalpart: BOT_LOCALPART });
       const registrationFile = join(dir.path, "registration.yaml");
       await writeRegistrationFile(registrationFile, registration);
-      synapse = await startSynapse({ serverName: MATRIX_SERVER_NAME, appServiceConfigFiles: [registrationFile] });
+      synapse = await startSynapse({ serverName: MATRIX_SERVER_NAME, appServiceConfigFiles: [registrationFile], ...(o.synapseConfig === undefined ? {} : { extraConfig: o.synapseConfig }) });
       return {
         adapters: {
           matrix: {

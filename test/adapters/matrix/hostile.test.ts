@@ -6,9 +6,12 @@
 // would; the real hs_token is read from the registration both sides use.
 //
 // "Changed nothing" is checked with a barrier: after the hostile input alice sends a real message
-// through Synapse; the bridge hands events over in the order it stored them, so when bob has that
-// message, everything stored before it was handled — bob's new messages must then be exactly the
-// good ones.
+// through Synapse into the bridged room. The bridge hands events over per room (one lane per room,
+// in the order stored), so when bob has that message, everything stored before it FOR THE BRIDGED
+// ROOM was handled — bob's new messages must then be exactly the good ones. Events for other rooms
+// have lanes of their own: MIMI-MATRIX-51 puts a second barrier (a bot command answered by the
+// bot) into the real unbridged room it uses; a room that does not exist has no lane a real event
+// could follow, and nothing of it could reach bob's room.
 //
 //   MIMI-MATRIX-50 hs_token: missing → 401 M_UNAUTHORIZED, wrong (Authorization header, legacy
 //                  access_token query, the as_token, another scheme) → 403 M_FORBIDDEN, on every
@@ -137,7 +140,9 @@ test("MIMI-MATRIX-51 events for rooms that are not bridged and from users outsid
   const { alice } = world();
   const { matrixRoomId } = rooms();
   const from = bobTexts().length;
-  const notBridged = await alice.createRoom({ name: "not bridged", preset: "private_chat" });
+  // The bot is in the unbridged room too, so a command there can serve as that room's barrier.
+  const notBridged = await alice.createRoom({ name: "not bridged", preset: "private_chat", invite: [BOT_ID] });
+  await alice.waitForMembership(notBridged, BOT_ID, "join", DEADLINE_MS);
   const say = (sender: string, roomId: string, body: string) => syntheticEvent({ eventId: `$hostile-${tag()}`, roomId, sender, content: { msgtype: "m.text", body } });
   const spoofed = [
     say(alice.userId, notBridged, "outside: a real room that is not bridged"),
@@ -158,8 +163,13 @@ test("MIMI-MATRIX-51 events for rooms that are not bridged and from users outsid
   for (const user of ["@mallory:evil.example", alice.userId, `@${GHOST_PREFIX}x:${MATRIX_SERVER_NAME}.evil`]) {
     expectError(await call("GET", `${TRANSACTION_PATH_PREFIX}/users/${encodeURIComponent(user)}`, world().registration.hs_token), 404, "M_NOT_FOUND", `user query for ${user}`);
   }
-  // The barrier passing through the same room also shows it is still bridged.
+  // The barrier passing through the bridged room also shows it is still bridged; it covers that
+  // room's lane only. The unbridged room's lane: the bot answering a later command there means the
+  // spoofed event before it was handled (and, as the answer says, did not bridge the room).
   assert.deepEqual(await bobGotSince(from), [`barrier ${barriers}`], "nothing of the spoofed events reached bob");
+  await alice.sendMessage(notBridged, "!mimi status");
+  await alice.waitForEvent(notBridged, (e) => e.sender === BOT_ID && typeof e.content.body === "string" && e.content.body.includes("This room is not bridged."), "the bot's status answer in the unbridged room", DEADLINE_MS);
+  assert.deepEqual(bobTexts().slice(from), [`barrier ${barriers}`], "still nothing of the spoofed events at bob after the unbridged room's lane went past them");
   const botSaid = alice.room(matrixRoomId).timeline.filter((e: MatrixEvent) => e.sender === BOT_ID && typeof e.content.body === "string" && /Unbridged/.test(e.content.body));
   assert.deepEqual(botSaid, [], "the bot did not unbridge the room");
 });

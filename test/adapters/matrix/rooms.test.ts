@@ -9,19 +9,22 @@ import { test } from "node:test";
 import { closeAll, collect, messagesOf, testClient, until, waitForEvent, type TestClient } from "../../helpers/acceptance.ts";
 import { startNetwork, type TestNetwork } from "../../helpers/providers.ts";
 import { BRIDGED, REMOTE } from "../conformance.ts";
+import { loadRegistration } from "../../../adapters/matrix/registration.ts";
 import { BOT_LOCALPART, MATRIX_SERVER_NAME, matrixDriver, type MatrixDriver } from "./driver.ts";
 
 const botId = `@${BOT_LOCALPART}:${MATRIX_SERVER_NAME}`;
 
-async function setup(users: readonly string[]): Promise<{ net: TestNetwork; driver: MatrixDriver; bob: TestClient }> {
+async function setup(users: readonly string[]): Promise<{ net: TestNetwork; driver: MatrixDriver; bob: TestClient; asToken: string }> {
   const driver = matrixDriver();
-  const extra = await driver.providerConfig();
+  const extra = (await driver.providerConfig()) as { adapters: { matrix: { registrationFile: string } } };
+  // The bridge's as_token, to read a ghost's account data as the application service would.
+  const asToken = loadRegistration(extra.adapters.matrix.registrationFile).as_token;
   const net = await startNetwork([BRIDGED, REMOTE], { storage: "level", extraConfig: (d) => (d === BRIDGED ? extra : {}) });
   await driver.connect(net.providers[BRIDGED]!, users);
   const bob = await testClient(net.providers[REMOTE]!.clientApiUrl);
   await bob.client.register("bob");
   collect(bob);
-  return { net, driver, bob };
+  return { net, driver, bob, asToken };
 }
 
 async function teardown(w: { net: TestNetwork; driver: MatrixDriver; bob: TestClient } | undefined): Promise<void> {
@@ -89,7 +92,7 @@ test("MIMI-MATRIX-30 a MIMI direct room reaches a Matrix user as a DM: the ghost
   let w: Awaited<ReturnType<typeof setup>> | undefined;
   try {
     w = await setup(["alice"]);
-    const { driver, bob } = w;
+    const { driver, bob, asToken } = w;
     const aliceUri = `mimi://${BRIDGED}/u/alice`;
     const bobUri = `mimi://${REMOTE}/u/bob`;
     const dm = await bob.client.createRoom("direct", { participants: [aliceUri] });
@@ -100,6 +103,15 @@ test("MIMI-MATRIX-30 a MIMI direct room reaches a Matrix user as a DM: the ghost
     const invite = await alice.waitForEvent(room, (e) => e.type === "m.room.member" && e.state_key === alice.userId && e.content.membership === "invite", "the ghost's invite", 60_000);
     assert.deepEqual({ sender: invite.sender, isDirect: invite.content.is_direct }, { sender: ghost, isDirect: true });
     await alice.waitForEvent(room, (e) => e.type === "m.room.message" && e.content.body === "hello alice", "bob's message", 60_000);
+    // The ghost's m.direct (CS API §Direct Messaging: account data, user ID → rooms) lists the DM
+    // under alice: read as the application service, masquerading as the ghost (AS API §Identity assertion).
+    const url = `${driver.synapse().url}/_matrix/client/v3/user/${encodeURIComponent(ghost)}/account_data/m.direct?user_id=${encodeURIComponent(ghost)}`;
+    let direct: Record<string, unknown> = {};
+    await until(async () => {
+      const res = await fetch(url, { headers: { authorization: `Bearer ${asToken}` }, signal: AbortSignal.timeout(30_000) });
+      direct = res.ok ? ((await res.json()) as Record<string, unknown>) : {};
+      return Array.isArray(direct[alice.userId]) && (direct[alice.userId] as unknown[]).includes(room);
+    }, "the ghost's m.direct lists the DM under alice", 60_000, () => JSON.stringify(direct));
   } finally {
     await teardown(w);
   }
