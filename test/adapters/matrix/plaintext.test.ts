@@ -16,12 +16,9 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { openStore } from "../../../src/storage/index.ts";
 import { waitForEvent, type MessageEventOf } from "../../helpers/acceptance.ts";
-import { findings } from "../../helpers/plaintext.ts";
+import { findings, scanStore } from "../../helpers/plaintext.ts";
 import { bridgeRoom, startProcessWorld } from "./processWorld.ts";
-
-const BRIDGE_NAMESPACES = new Set(["adapters", "bridge_clients"]);
 
 test("MIMI-E2E-03 the Matrix bridge in the hub's process: no message text in the hub's store, the bridge's store or either provider's debug log", async () => {
   const w = await startProcessWorld({ logLevel: "debug", limits: { maxBodyBytes: 2048 } });
@@ -62,21 +59,7 @@ test("MIMI-E2E-03 the Matrix bridge in the hub's process: no message text in the
     await w.native.stop();
     await w.bridge.stop();
     const secrets = [plain, formatted, edited, threaded, `alice-too-long-${tag}`, fromBob, bobReply];
-    const hubHits: string[] = [];
-    const bridgeHits: string[] = [];
-    const roomIdIn = new Set<string>();
-    const store = await openStore({ kind: "level", dataDir: w.bridge.dataDir });
-    try {
-      for (const ns of store.namespaces) {
-        for await (const { key, value } of store.namespace(ns).iterate()) {
-          const hits = [...findings(Buffer.from(key, "utf8"), secrets, `${ns} key ${key}`), ...findings(value, secrets, `${ns}/${key}`)];
-          (BRIDGE_NAMESPACES.has(ns) ? bridgeHits : hubHits).push(...hits);
-          if (key.includes(roomId) || Buffer.from(value).includes(Buffer.from(roomId, "utf8"))) roomIdIn.add(ns);
-        }
-      }
-    } finally {
-      await store.close();
-    }
+    const { hubHits, bridgeHits, roomIdIn } = await scanStore(w.bridge.dataDir, secrets, roomId);
     assert.deepEqual(hubHits, [], "no message text in the hub's namespaces");
     assert.deepEqual(bridgeHits, [], "the bridge's namespaces keep IDs and keys, not message text, once the queue is handed over");
     assert.ok(roomIdIn.has("rooms"), `the room ID is found in the hub's namespaces (${[...roomIdIn].join(", ")})`);
